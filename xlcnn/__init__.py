@@ -1,0 +1,50 @@
+"""xlcnn: turn any image into an Excel workbook that *is* a convolutional neural network.
+
+The library comes first; the ``xlcnn`` command is a thin layer over these functions.
+
+>>> import xlcnn
+>>> model = xlcnn.load_model("tiny")
+>>> trace = xlcnn.forward(xlcnn.load_image("samples/stripes.png", (6, 6)), model)  # doctest: +SKIP
+"""
+
+from xlcnn.engine import Trace, forward
+from xlcnn.errors import (
+    DatasetError,
+    ImageError,
+    LibreOfficeError,
+    LimitError,
+    ModelError,
+    OptionError,
+    OutputError,
+    WorkbookError,
+    XlcnnError,
+)
+from xlcnn.image import load_image, read_image
+from xlcnn.spec import Architecture, Model, Provenance, Weights
+from xlcnn.templates import list_templates, load_model, save_model
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Architecture",
+    "DatasetError",
+    "ImageError",
+    "LibreOfficeError",
+    "LimitError",
+    "Model",
+    "ModelError",
+    "OptionError",
+    "OutputError",
+    "Provenance",
+    "Trace",
+    "Weights",
+    "WorkbookError",
+    "XlcnnError",
+    "__version__",
+    "forward",
+    "list_templates",
+    "load_image",
+    "load_model",
+    "read_image",
+    "save_model",
+]
