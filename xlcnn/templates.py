@@ -8,9 +8,11 @@ right shapes (never unpickled), and class labels that are unique, non-empty and 
 from __future__ import annotations
 
 import math
+import os
 import re
 import tomllib
 import zipfile
+import zlib
 from collections.abc import Mapping
 from fractions import Fraction
 from pathlib import Path
@@ -63,7 +65,7 @@ def list_templates() -> list[str]:
     return sorted(p.name for p in root.iterdir() if (p / MODEL_FILE).is_file())
 
 
-def resolve_template(name_or_dir: str | Path) -> Path:
+def resolve_template(name_or_dir: str | os.PathLike[str]) -> Path:
     """A built-in template's name, or a path to a template folder → the folder."""
     text = str(name_or_dir)
     path = Path(text)
@@ -80,7 +82,7 @@ def resolve_template(name_or_dir: str | Path) -> Path:
     raise ModelError(f"unknown template {text!r} (built-in templates: {', '.join(known)}; or give a folder path)")
 
 
-def load_model(name_or_dir: str | Path = "default") -> Model:
+def load_model(name_or_dir: str | os.PathLike[str] = "default") -> Model:
     """Load and validate a template by built-in name or folder path."""
     folder = resolve_template(name_or_dir)
     toml_path = folder / MODEL_FILE
@@ -159,9 +161,17 @@ class _Reader:
             raise self.fail(key, "is missing")
         if isinstance(value, bool) or not isinstance(value, int):
             raise self.fail(key, f"must be a whole number, not {value!r}")
+        if low == high and value != low:
+            raise self.fail(key, f"must be {low}, not {value}")
         if not low <= value <= high:
             raise self.fail(key, f"must be between {low} and {high}, not {value}")
         return value
+
+    def only(self, known: tuple[str, ...], what: str) -> None:
+        """Refuse keys this table does not take: a misspelt ``stide = 2`` must not silently mean stride 1."""
+        for key in self.table:
+            if key not in known:
+                raise self.fail(key, f"is not a setting of {what} (it takes {', '.join(known)})")
 
     def text(self, key: str, default: str | None = None) -> str:
         value = self.table.get(key, default)
@@ -207,6 +217,7 @@ def _parse_input(config: Mapping[str, Any], path: Path) -> InputSpec:
     if not isinstance(table, dict):
         raise ModelError(f"{path}: [input] table is missing")
     r = _Reader(table, path, "input.")
+    r.only(("height", "width", "channels", "scale", "fit"), "[input]")
     channels = r.integer("channels", 3, 3, default=3)
     try:
         scale, scale_text = parse_scale(table.get("scale", 1))
@@ -248,6 +259,8 @@ def check_label(label: object, where: str) -> str:
 
 
 def check_labels(labels: object, where: str) -> tuple[str, ...]:
+    if labels is None:
+        raise ValueError(f"{where} is missing (a list of class names)")
     if not isinstance(labels, list | tuple):
         raise ValueError(f"{where} must be a list of class names")
     if not 2 <= len(labels) <= MAX_CLASSES:
@@ -263,10 +276,24 @@ def check_labels(labels: object, where: str) -> tuple[str, ...]:
     return checked
 
 
-def _parse_layers(config: Mapping[str, Any], path: Path) -> tuple[tuple[ConvSpec, PoolSpec], ...]:
+# The settings each layer type takes; ``units`` of dense, if given, must equal the number of classes.
+LAYER_KEYS: dict[str, tuple[str, ...]] = {
+    "conv": ("type", "filters", "kernel", "stride", "padding"),
+    "relu": ("type",),
+    "maxpool": ("type", "size", "stride"),
+    "flatten": ("type",),
+    "dense": ("type", "units"),
+    "softmax": ("type",),
+    "cross_entropy": ("type",),
+}
+
+
+def _parse_layers(
+    config: Mapping[str, Any], path: Path, classes: int
+) -> tuple[tuple[ConvSpec, PoolSpec], ...]:
     layers = config.get("layers")
     if not isinstance(layers, list) or not layers:
-        raise ModelError(f"{path}: [[layers]] is missing")
+        raise ModelError(f"{path}: layers is missing or empty (conv, relu, maxpool, …, cross_entropy)")
     types = []
     for i, layer in enumerate(layers):
         if not isinstance(layer, dict) or not isinstance(layer.get("type"), str):
@@ -285,6 +312,11 @@ def _parse_layers(config: Mapping[str, Any], path: Path) -> tuple[tuple[ConvSpec
             f"{path}: layers must be (conv, relu, maxpool) repeated, then flatten, dense, softmax, "
             f"cross_entropy; found {', '.join(types)}"
         )
+    for i, layer in enumerate(layers):
+        r = _Reader(layer, path, f"layers[{i}].")
+        r.only(LAYER_KEYS[layer["type"]], f"a {layer['type']} layer")
+        if layer["type"] == "dense" and "units" in layer and r.integer("units", 1, MAX_CLASSES) != classes:
+            raise r.fail("units", f"is {layer['units']}, but classes lists {classes} classes")
     blocks = len(body) // 3
     if blocks > MAX_BLOCKS:
         raise ModelError(f"{path}: at most {MAX_BLOCKS} conv blocks, not {blocks}")
@@ -308,17 +340,17 @@ def check_shapes(arch: Architecture, where: str) -> None:
     """Every layer must get an input at least as large as its window."""
     for block in arch.blocks:
         _, h, w = block.in_shape
-        conv = block.conv
+        conv, first = block.conv, 3 * (block.index - 1)  # conv k is layers[3(k-1)], its pool two later
         if conv.kernel > min(h, w) + 2 * conv.padding:
             raise ModelError(
-                f"{where}: conv {block.index}'s {conv.kernel}×{conv.kernel} kernel does not fit its "
-                f"{h}×{w} input with padding {conv.padding}"
+                f"{where}: layers[{first}].kernel: conv {block.index}'s {conv.kernel}×{conv.kernel} kernel does "
+                f"not fit its {h}×{w} input with padding {conv.padding}"
             )
         _, ch, cw = block.conv_shape
         if block.pool.size > min(ch, cw):
             raise ModelError(
-                f"{where}: pool {block.index}'s {block.pool.size}×{block.pool.size} window does not fit "
-                f"conv {block.index}'s {ch}×{cw} output"
+                f"{where}: layers[{first + 2}].size: pool {block.index}'s {block.pool.size}×{block.pool.size} "
+                f"window does not fit conv {block.index}'s {ch}×{cw} output"
             )
 
 
@@ -330,7 +362,9 @@ def _parse_architecture(config: Mapping[str, Any], path: Path) -> Architecture:
         classes = check_labels(config.get("classes"), "classes")
     except ValueError as exc:
         raise ModelError(f"{path}: {exc}") from None
-    arch = Architecture(input=_parse_input(config, path), convs=_parse_layers(config, path), classes=classes)
+    arch = Architecture(
+        input=_parse_input(config, path), convs=_parse_layers(config, path, len(classes)), classes=classes
+    )
     check_shapes(arch, str(path))
     return arch
 
@@ -375,37 +409,102 @@ def expected_weight_shapes(arch: Architecture) -> dict[str, tuple[int, ...]]:
     return shapes
 
 
+# What reading a damaged or unusual zip archive may raise (found by truncating and corrupting .npz files):
+# NotImplementedError for an unknown compression method or zip version, RuntimeError for an encrypted member.
+_NPZ_ERRORS = (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error, NotImplementedError, RuntimeError)
+
+
 def _read_weights(path: Path, arch: Architecture) -> Weights:
+    """Read ``weights.npz`` without unpickling, checking names, shapes and types before loading the data."""
     if not path.is_file():
         raise ModelError(f"{path}: missing (a template folder needs {MODEL_FILE} and {WEIGHTS_FILE})")
-    try:
-        with np.load(path, allow_pickle=False) as npz:
-            arrays = {key: npz[key] for key in npz.files}
-    except ValueError as exc:
-        if "pickle" in str(exc).lower():
-            raise ModelError(f"{path}: holds pickled objects, which xlcnn never loads") from None
-        raise ModelError(f"{path}: not a valid .npz file ({one_line(str(exc))})") from None
-    except (OSError, zipfile.BadZipFile, EOFError) as exc:
-        raise ModelError(f"{path}: not a valid .npz file ({one_line(str(exc))})") from None
-    return weights_from_arrays(arrays, arch, str(path))
-
-
-def weights_from_arrays(arrays: Mapping[str, np.ndarray], arch: Architecture, where: str) -> Weights:
-    """Check names, shapes, dtypes and finiteness of raw arrays and turn them into float64 ``Weights``."""
     shapes = expected_weight_shapes(arch)
+    where = str(path)
+    try:
+        _check_npz_container(path)
+        with zipfile.ZipFile(path) as archive:
+            headers = _array_headers(archive, where)
+        _check_array_names(headers, shapes, where)
+        for key, (shape, dtype) in headers.items():
+            if dtype.hasobject:
+                raise ModelError(f"{where}: {key} holds pickled Python objects, which xlcnn never loads")
+            _check_array_type(key, shape, dtype, shapes[key], where)
+        arrays: dict[str, np.ndarray] = {}
+        with np.load(path, allow_pickle=False) as npz:
+            for key in npz.files:
+                try:
+                    arrays[key] = npz[key]
+                except _NPZ_ERRORS as exc:
+                    raise ModelError(f"{where}: {key} cannot be read ({one_line(str(exc))})") from None
+    except _NPZ_ERRORS as exc:
+        raise ModelError(f"{where}: not a valid .npz file ({one_line(str(exc)) or type(exc).__name__})") from None
+    return weights_from_arrays(arrays, arch, where)
+
+
+def _check_npz_container(path: Path) -> None:
+    """An .npz is a zip archive; say what the file is instead when it is not one."""
+    with path.open("rb") as fh:
+        head = fh.read(8)
+    if not head:
+        raise ModelError(f"{path}: not a valid .npz file (the file is empty)")
+    if head.startswith(np.lib.format.MAGIC_PREFIX):
+        raise ModelError(f"{path}: is a single .npy array, not an .npz archive of named arrays (use numpy.savez)")
+    if zipfile.is_zipfile(path):
+        return
+    if head.startswith(b"PK"):
+        raise ModelError(f"{path}: not a valid .npz file (the zip archive is truncated or damaged)")
+    if head.startswith(b"\x80"):
+        raise ModelError(f"{path}: is a Python pickle, which xlcnn never loads (weights must be an .npz archive)")
+    raise ModelError(f"{path}: not a valid .npz file (not a zip archive)")
+
+
+def _array_headers(archive: zipfile.ZipFile, where: str) -> dict[str, tuple[tuple[int, ...], np.dtype[Any]]]:
+    """Each member's shape and dtype, read from its .npy header alone (the data stays unread)."""
+    headers: dict[str, tuple[tuple[int, ...], np.dtype[Any]]] = {}
+    for info in archive.infolist():
+        key = info.filename.removesuffix(".npy")
+        with archive.open(info) as fh:
+            try:
+                version = np.lib.format.read_magic(fh)
+            except ValueError:
+                raise ModelError(f"{where}: {key} is not a NumPy array") from None
+            if version == (1, 0):
+                shape, _, dtype = np.lib.format.read_array_header_1_0(fh)
+            elif version == (2, 0):
+                shape, _, dtype = np.lib.format.read_array_header_2_0(fh)
+            else:
+                major, minor = version
+                raise ModelError(f"{where}: {key} uses .npy format {major}.{minor}, which xlcnn does not read")
+        headers[key] = (tuple(shape), dtype)
+    return headers
+
+
+def _check_array_names(arrays: Mapping[str, object], shapes: Mapping[str, tuple[int, ...]], where: str) -> None:
     missing = [key for key in shapes if key not in arrays]
     if missing:
         raise ModelError(f"{where}: missing array {missing[0]} (expected {', '.join(shapes)})")
     extra = sorted(set(arrays) - set(shapes))
     if extra:
         raise ModelError(f"{where}: unexpected array {extra[0]} (expected {', '.join(shapes)})")
+
+
+def _check_array_type(
+    key: str, shape: tuple[int, ...], dtype: np.dtype[Any], expected: tuple[int, ...], where: str
+) -> None:
+    if dtype.kind not in "iuf":
+        raise ModelError(f"{where}: {key} must hold numbers, not {dtype}")
+    if shape != expected:
+        raise ModelError(f"{where}: {key} has shape {shape}, but the architecture needs {expected}")
+
+
+def weights_from_arrays(arrays: Mapping[str, np.ndarray], arch: Architecture, where: str) -> Weights:
+    """Check names, shapes, dtypes and finiteness of raw arrays and turn them into float64 ``Weights``."""
+    shapes = expected_weight_shapes(arch)
+    _check_array_names(arrays, shapes, where)
     checked: dict[str, np.ndarray] = {}
     for key, shape in shapes.items():
         array = np.asarray(arrays[key])
-        if array.dtype.kind not in "iuf":
-            raise ModelError(f"{where}: {key} must hold numbers, not {array.dtype}")
-        if array.shape != shape:
-            raise ModelError(f"{where}: {key} has shape {array.shape}, but the architecture needs {shape}")
+        _check_array_type(key, array.shape, array.dtype, shape, where)
         array = array.astype(np.float64)
         if not np.all(np.isfinite(array)):
             raise ModelError(f"{where}: {key} holds NaN or infinite values")
