@@ -1,0 +1,229 @@
+"""``build_workbook``: every built-in template on the sample images, recalculated by LibreOffice, equals
+the NumPy engine in every formula cell; cached values equal the engine; names follow the contract."""
+
+from __future__ import annotations
+
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import openpyxl
+import pytest
+from factories import make_arch, make_model
+from helpers import assert_stage_matches
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from PIL import Image
+from workbooks import Book, assert_recalculated_equals_cached, recalculated
+
+from xlcnn import build_workbook, forward, list_templates, load_image, load_model
+from xlcnn.errors import ModelError
+from xlcnn.spec import Model
+from xlcnn.templates import check_shapes
+
+ROOT = Path(__file__).resolve().parent.parent
+SAMPLES = sorted((ROOT / "samples").glob("*.png"))
+
+
+def picture(path: Path, seed: int = 0, size: tuple[int, int] = (64, 48)) -> Path:
+    """A colourful test picture: a gradient with a red disc and a blue bar, plus noise."""
+    rng = np.random.default_rng(seed)
+    w, h = size
+    y, x = np.mgrid[0:h, 0:w]
+    img = np.stack([x * 255 / w, y * 255 / h, np.full((h, w), 128.0)], axis=-1)
+    img[(x - w / 3) ** 2 + (y - h / 2) ** 2 < (h / 4) ** 2] = (220, 30, 30)
+    img[h // 5 : h // 5 + 3, w // 2 :] = (30, 30, 220)
+    img = np.clip(img + rng.normal(0, 10, img.shape), 0, 255).astype(np.uint8)
+    Image.fromarray(img).save(path)
+    return path
+
+
+def engine_stages(model: Model, image: Path, label: str | None = None) -> dict[str, np.ndarray]:
+    spec = model.arch.input
+    trace = forward(load_image(image, (spec.height, spec.width), spec.fit), model, label)
+    stages = trace.stages()
+    stages.update(softmax_max=np.array(trace.max_logit), softmax_exp=trace.exp, softmax_sum=np.array(trace.exp_sum),
+                  one_hot=trace.one_hot, loss_nll=np.array(trace.nll), loss_kl=np.array(trace.kl))
+    return stages
+
+
+def assert_cached_equal_engine(book: Book, stages: dict[str, np.ndarray]) -> None:
+    for name, expected in stages.items():
+        got = book.values(name).astype(float)
+        assert_stage_matches(name, got.reshape(np.shape(expected)), expected, rtol=0, atol=0)
+
+
+@pytest.mark.libreoffice
+def test_builtin_templates_on_samples_match_the_engine_after_recalculation(
+    soffice: str, tmp_path: Path
+) -> None:
+    images = SAMPLES or [picture(tmp_path / "picture.png")]
+    jobs = []
+    for name in list_templates():
+        model = load_model(name)
+        for image in images:
+            out = tmp_path / f"{name}-{image.stem}.xlsx"
+            build_workbook(image, out, model=model)
+            jobs.append((model, image, out))
+    recalcs = recalculated([out for _, _, out in jobs], tmp_path / "recalculated")
+    checked = 0
+    for (model, image, out), recalc in zip(jobs, recalcs, strict=True):
+        book = Book.open(out)
+        assert_cached_equal_engine(book, engine_stages(model, image))
+        checked += assert_recalculated_equals_cached(book, recalc)
+    assert checked > 10_000 * len(images)  # the default model alone has about 11,000 formulas per image
+
+
+@st.composite
+def small_models(draw: st.DrawFn) -> Model:
+    while True:
+        convs = [(draw(st.integers(1, 4)), draw(st.integers(1, 5)), draw(st.integers(1, 3)), draw(st.integers(0, 2)),
+                  draw(st.integers(1, 3)), draw(st.integers(1, 3))) for _ in range(draw(st.integers(1, 2)))]
+        height, width = draw(st.integers(4, 12)), draw(st.integers(4, 12))
+        try:
+            check_shapes(make_arch(height, width, convs), "test")
+        except ModelError:
+            continue
+        return make_model(height, width, convs, classes=draw(st.integers(2, 5)), seed=draw(st.integers(0, 999)))
+
+
+@pytest.mark.libreoffice
+@settings(max_examples=2, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(small_models(), min_size=8, max_size=8))
+def test_random_architectures_match_after_recalculation(soffice: str, tmp_path: Path, models: list[Model]) -> None:
+    """Eight random architectures per example, recalculated in one LibreOffice run."""
+    folder = tmp_path / f"random-{np.random.default_rng().integers(1 << 30)}"
+    folder.mkdir()
+    image = picture(folder / "picture.png", size=(20, 16))
+    outs = []
+    for i, model in enumerate(models):
+        out = folder / f"model{i}.xlsx"
+        build_workbook(image, out, model=model, label=model.classes[-1])
+        outs.append(out)
+    for model, out, recalc in zip(models, outs, recalculated(outs, folder / "recalculated"), strict=True):
+        book = Book.open(out)
+        assert_cached_equal_engine(book, engine_stages(model, image, model.classes[-1]))
+        assert_recalculated_equals_cached(book, recalc)
+
+
+@pytest.mark.libreoffice
+def test_editing_a_weight_and_the_true_label_recomputes_probabilities_and_loss(soffice: str, tmp_path: Path) -> None:
+    model = load_model("tiny")
+    image = picture(tmp_path / "picture.png")
+    out = tmp_path / "tiny.xlsx"
+    build_workbook(image, out, model=model)
+    before = Book.open(out)
+
+    # The student's edits: filter 1's top-left red weight, and the true label.
+    sheet, (col, row, _, _) = before.names["conv1_w1_1"]
+    new_label = model.classes[2]
+    edited = openpyxl.load_workbook(out)
+    edited[sheet].cell(row, col).value = 2.5
+    true_sheet, (tcol, trow, _, _) = before.names["true_label"]
+    edited[true_sheet].cell(trow, tcol).value = new_label
+    edited_path = tmp_path / "edited.xlsx"
+    edited.save(edited_path)
+    (recalc,) = recalculated([edited_path], tmp_path / "recalculated")
+
+    w = [a.copy() for a in model.weights.conv_w]
+    w[0][0, 0, 0, 0] = 2.5
+    edited_model = Model(model.name, model.title, model.description, model.arch,
+                         type(model.weights)(tuple(w), model.weights.conv_b, model.weights.dense_w,
+                                             model.weights.dense_b), model.provenance)
+    expected = engine_stages(edited_model, image, new_label)
+    old = engine_stages(model, image)
+    assert not np.allclose(expected["probs"], old["probs"])  # the edit matters
+    for name in ("conv1_out1", "probs", "loss", "loss_nll", "loss_kl", "one_hot"):
+        got = before.values(name, view=recalc).astype(float).reshape(np.shape(expected[name]))
+        assert_stage_matches(name, got, expected[name])
+
+
+def test_building_twice_gives_identical_files(tmp_path: Path) -> None:
+    image = picture(tmp_path / "picture.png")
+    a, b = tmp_path / "a.xlsx", tmp_path / "b.xlsx"
+    build_workbook(image, a)
+    build_workbook(image, b)
+    with zipfile.ZipFile(a) as za, zipfile.ZipFile(b) as zb:
+        assert za.namelist() == zb.namelist()
+        for name in za.namelist():
+            assert za.read(name) == zb.read(name), name
+    assert a.read_bytes() == b.read_bytes()
+
+
+def test_defined_names_follow_the_contract(tmp_path: Path) -> None:
+    model = load_model("default")
+    out = tmp_path / "default.xlsx"
+    build_workbook(picture(tmp_path / "picture.png"), out, model=model)
+    book = Book.open(out)
+    shapes = {name: (r1 - r0 + 1, c1 - c0 + 1) for name, (_, (c0, r0, c1, r1)) in book.names.items()}
+    expected = {"input_r": (28, 28), "input_g": (28, 28), "input_b": (28, 28), "input_scale": (1, 1),
+                "flatten": (392, 1), "dense_w": (392, 3), "dense_b": (1, 3), "labels": (1, 3),
+                "logits": (1, 3), "probs": (1, 3), "true_label": (1, 1), "loss": (1, 1)}
+    for k, (filters, channels, size, pooled) in enumerate([(4, 3, 28, 14), (8, 4, 14, 7)], start=1):
+        expected.update({f"conv{k}_stride": (1, 1), f"conv{k}_pad": (1, 1), f"pool{k}_size": (1, 1),
+                         f"pool{k}_stride": (1, 1)})
+        for f in range(1, filters + 1):
+            expected[f"conv{k}_b{f}"] = (1, 1)
+            expected.update({f"{kind}{k}_out{f}": (size, size) for kind in ("conv", "relu")})
+            expected[f"pool{k}_out{f}"] = (pooled, pooled)
+            expected.update({f"conv{k}_w{f}_{c}": (3, 3) for c in range(1, channels + 1)})
+    for name, shape in expected.items():
+        assert shapes.get(name) == shape, name
+    assert book.values("input_scale")[0, 0] == pytest.approx(1 / 255, rel=1e-15)
+    assert book.values("conv1_stride")[0, 0] == 1 and book.values("conv2_pad")[0, 0] == 1
+    assert list(book.values("labels")[0]) == ["circle", "square", "triangle"]
+
+
+def test_conv_formula_points_at_27_pixels_and_27_weights(tmp_path: Path) -> None:
+    out = tmp_path / "default.xlsx"
+    build_workbook(picture(tmp_path / "picture.png"), out)
+    book = Book.open(out)
+    sheet, (col, row, _, _) = book.names["conv1_out1"]
+    formula = book.formulas[sheet].cell(row, col).value
+    assert formula == ("=(SUMPRODUCT(Input!B9:D11,'Filters 1'!$B$10:$D$12)+SUMPRODUCT(Input!AG9:AI11,"
+                       "'Filters 1'!$F$10:$H$12)+SUMPRODUCT(Input!BL9:BN11,'Filters 1'!$J$10:$L$12))"
+                       "*Input!$E$6+'Filters 1'!$N$10")
+    relu_sheet, (rc, rr, _, _) = book.names["relu1_out1"]
+    assert book.formulas[relu_sheet].cell(rr, rc).value == "=MAX(0,'Conv 1'!B9)"
+
+
+def test_padding_border_is_visible_zeros(tmp_path: Path) -> None:
+    out = tmp_path / "default.xlsx"
+    build_workbook(picture(tmp_path / "picture.png"), out)
+    book = Book.open(out)
+    sheet, (c0, r0, c1, r1) = book.names["input_r"]
+    ws = book.formulas[sheet]
+    top = [ws.cell(r0 - 1, c).value for c in range(c0 - 1, c1 + 2)]
+    left = [ws.cell(r, c0 - 1).value for r in range(r0, r1 + 1)]
+    border = top + left
+    assert border == [0] * len(border)
+    assert ws.cell(r0 - 1, c0).fill.fgColor.rgb.endswith("D9D9D9")
+
+
+@pytest.mark.parametrize("label", ['=1+1', '+SUM(A1)', '-2+3', '@cmd', '=HYPERLINK("http://x","y")'])
+def test_class_labels_are_inert_text(tmp_path: Path, label: str) -> None:
+    base = load_model("tiny")
+    arch = base.arch
+    classes = (label, *arch.classes[1:])
+    model = Model("odd", "odd", "", type(arch)(arch.input, arch.convs, classes), base.weights, base.provenance)
+    out = tmp_path / "odd.xlsx"
+    build_workbook(picture(tmp_path / "picture.png"), out, model=model, label=label)
+    book = Book.open(out)
+    assert book.values("labels", view=book.formulas)[0, 0] == label  # a string, not a formula
+    assert book.values("true_label", view=book.formulas)[0, 0] == label
+    with zipfile.ZipFile(out) as z:
+        sheets = [z.read(n).decode() for n in z.namelist() if n.startswith("xl/worksheets/sheet")]
+    assert not any("<f>1+1</f>" in s or "<f>HYPERLINK" in s or "<f>SUM(A1)" in s for s in sheets)
+
+
+def test_library_and_cli_agree(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from xlcnn.cli import cli
+
+    image = picture(tmp_path / "picture.png")
+    result = CliRunner().invoke(cli, ["build", str(image), "-o", str(tmp_path / "cli.xlsx"), "--model", "tiny"])
+    assert result.exit_code == 0, result.output
+    assert result.output.startswith(f"Wrote {tmp_path / 'cli.xlsx'}: ")
+    build_workbook(image, tmp_path / "lib.xlsx", model="tiny")
+    assert (tmp_path / "cli.xlsx").read_bytes() == (tmp_path / "lib.xlsx").read_bytes()

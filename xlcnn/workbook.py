@@ -1,0 +1,161 @@
+"""``build_workbook``: an image and a model in, a complete live workbook out — or nothing at all.
+
+The order matters for the promise "nothing half-written": everything that can fail on bad input (the
+model, the image, the label, the output path, the spreadsheet limits) is checked before the first byte
+is written; the workbook is then written to a temporary file beside the output and renamed into place.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+from xlsxwriter.workbook import Workbook
+from xlsxwriter.worksheet import Worksheet
+
+from xlcnn import guide, limits, pixels, shapes, worked
+from xlcnn.engine import Trace, forward
+from xlcnn.errors import OutputError
+from xlcnn.image import fit_image, read_image
+from xlcnn.layers import conv, dense, flatten, pool, relu, softmax
+from xlcnn.layout import Layout, SheetPlan
+from xlcnn.sheet import BuildContext, FormulaSheet, ImageInfo, SheetContent
+from xlcnn.spec import FitMode, Model
+from xlcnn.styles import Styles
+from xlcnn.templates import load_model
+from xlcnn.texts import DEFAULT_LANGUAGE, Texts, load_texts
+from xlcnn.version import __version__
+
+SheetBuilder = Callable[[BuildContext, SheetPlan], SheetContent]
+
+BUILDERS: dict[str, SheetBuilder] = {
+    "guide": guide.guide_sheet,
+    "image": pixels.image_sheet,
+    "input": pixels.input_sheet,
+    "filters": conv.filters_sheet,
+    "conv": conv.conv_sheet,
+    "relu": relu.relu_sheet,
+    "pool": pool.pool_sheet,
+    "flatten": flatten.flatten_sheet,
+    "dense": dense.dense_sheet,
+    "softmax": softmax.softmax_sheet,
+    "loss": softmax.loss_sheet,
+    "worked": worked.worked_sheet,
+    "shapes": shapes.shapes_sheet,
+}
+
+# A fixed creation time keeps two builds of the same input byte-for-byte alike.
+FIXED_TIMESTAMP = datetime(2024, 1, 1)
+
+
+@dataclass(frozen=True, eq=False)
+class BuildResult:
+    path: Path
+    model: Model
+    trace: Trace
+    estimate: limits.Estimate
+    warnings: list[str] = field(default_factory=list)
+
+
+def check_output(output: Path, image: Path) -> None:
+    """Refuse an output path that cannot or must not be written, before any work is done."""
+    if output.suffix.lower() != ".xlsx":
+        raise OutputError(f"{output}: the output must be an .xlsx file")
+    if output.is_dir():
+        raise OutputError(f"{output}: is a directory; give a file name ending in .xlsx")
+    parent = output.parent
+    if not parent.is_dir():
+        raise OutputError(f"{output}: the folder {parent} does not exist")
+    if output.exists() and image.exists() and output.resolve() == image.resolve():
+        raise OutputError(f"{output}: is the input image; choose another output file")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise OutputError(f"{output}: permission denied (cannot write in {parent})")
+    if output.exists() and not os.access(output, os.W_OK):
+        raise OutputError(f"{output}: permission denied (the file is read-only)")
+
+
+def thumbnail(pixels_: np.ndarray) -> bytes:
+    """The fitted image enlarged with square pixels, as PNG bytes for the Guide."""
+    h, w = pixels_.shape[:2]
+    factor = max(1, guide.THUMBNAIL_PX // max(h, w))
+    img = Image.fromarray(pixels_, "RGB").resize((w * factor, h * factor), Image.Resampling.NEAREST)
+    buffer = io.BytesIO()
+    img.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def build_workbook(
+    image: str | os.PathLike[str],
+    output: str | os.PathLike[str],
+    model: str | os.PathLike[str] | Model = "default",
+    label: str | None = None,
+    fit: FitMode | None = None,
+    lang: str = DEFAULT_LANGUAGE,
+) -> BuildResult:
+    """Write the workbook of ``model`` run on ``image`` to ``output`` (an .xlsx path).
+
+    ``label`` is the true class for the loss (default: the predicted class); ``fit`` how the image is
+    brought to the model's size (default: the model's own, usually ``crop``); ``lang`` the language of
+    the explanations.
+    """
+    image_path, out = Path(image), Path(output)
+    net = model if isinstance(model, Model) else load_model(model)
+    texts = load_texts(lang)
+    check_output(out, image_path)
+    source = read_image(image_path)
+    spec = net.arch.input
+    mode: FitMode = fit or spec.fit
+    fitted = fit_image(source.rgb, spec.height, spec.width, mode)
+    trace = forward(fitted, net, label)
+    layout = Layout(net.arch, teaching=True)
+    colours, _ = pixels.image_colours(fitted)
+    est = limits.estimate(layout, len(np.unique(colours.reshape(-1, 3), axis=0)))
+    warnings = limits.check(est)
+    info = ImageInfo(image_path.name, source.size, mode, thumbnail(fitted))
+    _write_atomically(out, lambda path: _write(path, layout, net, trace, texts, info))
+    return BuildResult(out, net, trace, est, warnings)
+
+
+def _write_atomically(out: Path, write: Callable[[Path], None]) -> None:
+    """Write through a temporary file in the same folder, renamed into place only when complete."""
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{out.stem}.", suffix=".xlsx.tmp", dir=out.parent)
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        write(tmp)
+        os.replace(tmp, out)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def _write(path: Path, layout: Layout, model: Model, trace: Trace, texts: Texts, info: ImageInfo,
+           worksheet_class: type[Worksheet] = FormulaSheet) -> None:
+    # Constant-memory mode flushes each row as the next begins: memory stays flat however big the image.
+    wb = Workbook(str(path), {"constant_memory": True, "strings_to_numbers": False,
+                              "strings_to_formulas": False, "strings_to_urls": False})
+    try:
+        wb.set_properties({
+            "title": f"xlcnn · {model.title} · {info.name}",
+            "subject": "A convolutional neural network as live spreadsheet formulas",
+            "author": "xlcnn",
+            "comments": f"Made by xlcnn {__version__}",
+            "created": FIXED_TIMESTAMP,
+        })
+        ctx = BuildContext(layout, model, trace, Styles(wb), texts, info)
+        for plan in layout.sheets:
+            content = BUILDERS[plan.kind](ctx, plan)
+            content.write(wb.add_worksheet(plan.name, worksheet_class=worksheet_class))
+        for name, ref in layout.defined_names():
+            wb.define_name(name, ref)
+    except BaseException:
+        wb.fileclosed = True  # abandon it: the caller deletes the temporary file
+        raise
+    wb.close()
