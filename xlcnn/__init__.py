@@ -22,8 +22,10 @@ from xlcnn.errors import (
 from xlcnn.image import load_image, read_image
 from xlcnn.spec import Architecture, Model, Provenance, Weights
 from xlcnn.templates import list_templates, load_model, save_model
-
-__version__ = "0.1.0"
+from xlcnn.train import train_model, write_template
+from xlcnn.verify import verify_workbook
+from xlcnn.version import __version__
+from xlcnn.workbook import build_workbook
 
 __all__ = [
     "Architecture",
@@ -41,10 +43,14 @@ __all__ = [
     "WorkbookError",
     "XlcnnError",
     "__version__",
+    "build_workbook",
     "forward",
     "list_templates",
     "load_image",
     "load_model",
     "read_image",
     "save_model",
+    "train_model",
+    "verify_workbook",
+    "write_template",
 ]

@@ -5,13 +5,20 @@ Nothing here computes anything; each command is a thin wrapper over a public fun
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any
 
 import click
 
-from xlcnn import __version__
 from xlcnn.errors import XlcnnError
+from xlcnn.libreoffice import DEFAULT_TIMEOUT
+from xlcnn.spec import FIT_MODES, FitMode
 from xlcnn.templates import list_templates, load_model
+from xlcnn.texts import DEFAULT_LANGUAGE
+from xlcnn.verify import VerifyReport, format_report, verify_workbook
+from xlcnn.version import __version__
+from xlcnn.workbook import build_workbook
 
 
 class _Group(click.Group):
@@ -40,6 +47,79 @@ def cli() -> None:
     """
 
 
+@cli.command("build")
+@click.argument("image", type=click.Path(path_type=Path))
+@click.option("-o", "--output", type=click.Path(path_type=Path),
+              help="The workbook to write (.xlsx). Default: the image's name with .xlsx, in this folder.")
+@click.option("-m", "--model", "model_name", default="default", show_default=True, metavar="NAME|DIR",
+              help="A built-in template (see 'xlcnn templates') or a template folder.")
+@click.option("-l", "--label", metavar="CLASS", help="The true class for the loss. Default: the predicted class.")
+@click.option("--fit", type=click.Choice(FIT_MODES), default=None,
+              help="How to bring the image to the model's size: centre-crop (default), pad with white, or stretch.")
+@click.option("--lang", default=DEFAULT_LANGUAGE, show_default=True, metavar="CODE",
+              help="Language of the explanations (a file in templates/lang/).")
+@click.option("--verify", "verify", is_flag=True,
+              help="Then recalculate the workbook in LibreOffice and check every formula (as 'xlcnn verify').")
+@click.option("-q", "--quiet", is_flag=True, help="Print nothing but errors.")
+def build_command(image: Path, output: Path | None, model_name: str, label: str | None, fit: FitMode | None,
+                  lang: str, verify: bool, quiet: bool) -> None:
+    """Build the workbook of a CNN running on IMAGE.
+
+    \b
+    Examples:
+      xlcnn build samples/circle.png -o circle.xlsx
+      xlcnn build photo.jpg --model tiny --label vertical
+      xlcnn build cat.png --model ./my-model --fit pad
+    """
+    out = output if output is not None else Path(image.stem + ".xlsx")
+    result = build_workbook(image, out, model=model_name, label=label, fit=fit, lang=lang)
+    for warning in result.warnings:
+        click.echo(f"Warning: {warning}", err=True)
+    if not quiet:
+        tr = result.trace
+        click.echo(
+            f"Wrote {result.path}: {result.estimate.formulas:,} live formulas. "
+            f"Prediction: {tr.predicted_label} ({tr.probs.max():.1%}); "
+            f"loss {tr.loss:.4f} for true label {tr.true_label!r}."
+        )
+    if verify:
+        _show_verification(verify_workbook(result.path), as_json=False, quiet=quiet)
+
+
+@cli.command("verify")
+@click.argument("workbook", type=click.Path(path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON instead of a table.")
+@click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=DEFAULT_TIMEOUT, show_default=True,
+              metavar="SECONDS", help="Stop LibreOffice if it takes longer than this.")
+@click.option("--no-cache-check", is_flag=True,
+              help="Do not check the values cached in the file (e.g. one saved by openpyxl, which stores none).")
+def verify_command(workbook: Path, as_json: bool, timeout: float, no_cache_check: bool) -> None:
+    """Check that WORKBOOK computes what the CNN computes.
+
+    Reads the pixels, weights, settings and labels back from WORKBOOK (so your edits count), runs the NumPy
+    engine on them, recalculates WORKBOOK in LibreOffice and compares every formula cell, stage by stage,
+    and the values cached in the file. Exit code 0 when everything matches, 1 otherwise.
+
+    \b
+    Examples:
+      xlcnn verify photo.xlsx
+      xlcnn verify photo.xlsx --json > report.json
+      xlcnn verify edited.xlsx --no-cache-check     # saved by openpyxl, which stores no values
+    """
+    report = verify_workbook(workbook, timeout=timeout, check_cache=not no_cache_check)
+    _show_verification(report, as_json=as_json, quiet=False)
+
+
+def _show_verification(report: VerifyReport, as_json: bool, quiet: bool) -> None:
+    """The report on stdout; a failure also as one ``Error:`` line on stderr, with exit code 1."""
+    if as_json:
+        click.echo(json.dumps(report.to_dict(), indent=2, ensure_ascii=False))
+    elif not quiet:
+        click.echo(format_report(report))
+    if not report.ok:
+        raise click.ClickException(report.summary())
+
+
 @cli.command("templates")
 def templates_command() -> None:
     """List the built-in model templates.
@@ -58,6 +138,88 @@ def templates_command() -> None:
             f"{len(arch.blocks)} conv block(s), classes: {', '.join(arch.classes)} ({quality})"
         )
         click.echo(f"{'':<10} {model.title}")
+
+
+@cli.command("train")
+@click.argument("photos", required=False, type=click.Path(path_type=Path))
+@click.option("--dataset", metavar="NAME", help="Train on a built-in data set instead: shapes or stripes.")
+@click.option("-o", "--output", required=True, type=click.Path(path_type=Path), metavar="DIR",
+              help="The template folder to write (model.toml + weights.npz).")
+@click.option("-t", "--template", metavar="NAME|DIR",
+              help="The architecture to train: a built-in template or a template folder. "
+                   "Default: default (for --dataset, the template it is made for: stripes → tiny).")
+@click.option("--epochs", type=click.IntRange(min=1), help="Passes over the training images. Default: per data set.")
+@click.option("--seed", type=click.IntRange(min=0), default=1, show_default=True,
+              help="Seeds the weights, the data and the batch order: the same seed gives the same weights.")
+@click.option("--val-split", type=click.FloatRange(0, 1, max_open=True), default=0.2, show_default=True,
+              help="The share of each photo class held out to measure accuracy.")
+@click.option("--train-size", type=click.IntRange(min=1),
+              help="How many images to generate for --dataset. Default: 24,000 shapes, 3,000 stripes.")
+@click.option("--batch-size", type=click.IntRange(min=1), help="Images per step of Adam. Default: 64.")
+@click.option("--learning-rate", type=click.FloatRange(0, 1, min_open=True),
+              help="Adam's first step size (it shrinks to nearly 0 by the end). Default: per data set.")
+@click.option("--skip-bad", is_flag=True, help="Skip unreadable images and empty class folders, with a warning.")
+@click.option("--force", is_flag=True, help="Write into a non-empty folder that is not a template.")
+@click.option("-q", "--quiet", is_flag=True, help="Print nothing but errors.")
+def train_command(photos: Path | None, dataset: str | None, output: Path, template: str | None, epochs: int | None,
+                  seed: int, val_split: float, train_size: int | None, batch_size: int | None,
+                  learning_rate: float | None, skip_bad: bool, force: bool, quiet: bool) -> None:
+    """Train a model on your photos, or on a built-in data set, into a template folder.
+
+    PHOTOS is a folder with one sub-folder of images per class (PHOTOS/cat/*.jpg, PHOTOS/dog/*.jpg, …);
+    each folder's name is its class. An existing template in the output folder is replaced.
+
+    \b
+    Examples:
+      xlcnn train photos/ -o my-model                # three kinds of photos → my-model/
+      xlcnn build face.jpg --model my-model          # a workbook of your network
+      xlcnn train --dataset shapes -o shapes         # the default model again (about 4 minutes)
+      xlcnn train --dataset stripes -o stripes       # the tiny model again (seconds)
+    """
+    import contextlib
+    import time
+
+    from xlcnn.train import Progress, check_output, train_model, write_template
+
+    def warn(message: str) -> None:
+        click.echo(f"Warning: {message}", err=True)
+
+    def line(p: Progress) -> str:
+        text = f"epoch {p.epoch}/{p.epochs}  loss {p.loss:.3f}  accuracy {p.accuracy:.1%}"
+        return text if p.val_accuracy is None else f"{text}  validation {p.val_accuracy:.1%}"
+
+    check_output(output, force)
+    started = time.monotonic()
+    live = click.get_text_stream("stdout").isatty()  # a terminal gets a bar; a log (CI) a line per epoch
+    with contextlib.ExitStack() as stack:
+        bars: list[Any] = []
+
+        def show(p: Progress) -> None:
+            if quiet:
+                return
+            if not live:
+                if p.epoch_done:
+                    click.echo(line(p))
+                return
+            if not bars:
+                bar: Any = click.progressbar(length=p.epochs * p.batches, label="Training",
+                                             item_show_func=lambda q: line(q) if q else None)
+                bars.append(stack.enter_context(bar))
+            if not p.epoch_done:
+                bars[0].update(1, p)
+
+        model = train_model(photos, dataset=dataset, template=template, output=output, epochs=epochs, seed=seed,
+                            val_split=val_split, train_size=train_size, batch_size=batch_size,
+                            learning_rate=learning_rate, skip_bad=skip_bad, on_progress=show, warn=warn)
+    folder = write_template(model, output, force)
+    if not quiet:
+        minutes, seconds = divmod(round(time.monotonic() - started), 60)
+        prov = model.provenance
+        score = "not measured" if prov.accuracy is None else f"{prov.accuracy:.1%} on {prov.accuracy_note}"
+        took = f"{minutes} min {seconds} s" if minutes else f"{seconds} s"
+        click.echo(f"Wrote {folder}/ (model.toml, weights.npz) in {took}.")
+        click.echo(f"Classes: {', '.join(model.classes)}. Validation accuracy: {score}.")
+        click.echo(f"Build a workbook with it: xlcnn build IMAGE --model {folder}")
 
 
 def main() -> None:
