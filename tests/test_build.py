@@ -227,3 +227,50 @@ def test_library_and_cli_agree(tmp_path: Path) -> None:
     assert result.output.startswith(f"Wrote {tmp_path / 'cli.xlsx'}: ")
     build_workbook(image, tmp_path / "lib.xlsx", model="tiny")
     assert (tmp_path / "cli.xlsx").read_bytes() == (tmp_path / "lib.xlsx").read_bytes()
+
+
+def test_fast_formula_sheet_writes_exactly_what_xlsxwriter_writes(tmp_path: Path) -> None:
+    """FormulaSheet skips XlsxWriter's future-function rewriting; the files must not differ at all."""
+    from xlsxwriter.worksheet import Worksheet
+
+    from xlcnn import workbook as wbmod
+
+    image = picture(tmp_path / "picture.png")
+    fast = tmp_path / "fast.xlsx"
+    result = build_workbook(image, fast)
+    stock = tmp_path / "stock.xlsx"
+    model, trace = result.model, result.trace
+    layout = wbmod.Layout(model.arch, teaching=True)
+    info = wbmod.ImageInfo(image.name, (64, 48), "crop", wbmod.thumbnail(trace.input.transpose(1, 2, 0).astype(np.uint8)))
+    wbmod._write(stock, layout, model, trace, wbmod.load_texts("en"), info, result.worked, worksheet_class=Worksheet)
+    assert fast.read_bytes() == stock.read_bytes()
+    assert result.formulas == len(Book.open(fast).formula_cells())
+
+
+def test_worked_example_choice_is_checked(tmp_path: Path) -> None:
+    from xlcnn.errors import OptionError
+
+    with pytest.raises(OptionError, match=r"^--worked 5,1,1: the map must be from 1 to 4, not 5$"):
+        build_workbook(picture(tmp_path / "picture.png"), tmp_path / "x.xlsx", worked=(5, 1, 1))
+    assert not (tmp_path / "x.xlsx").exists()
+
+
+@pytest.mark.libreoffice
+def test_a_probability_that_underflows_gives_an_error_loss_everywhere(soffice: str, tmp_path: Path) -> None:
+    """−ln 0: the engine says inf, the cells cache an error value, and LibreOffice agrees it is an error."""
+    from xlcnn import verify_workbook
+    from xlcnn.spec import Weights
+
+    base = load_model("tiny")
+    w = base.weights
+    bias = w.dense_b.copy()
+    bias[0] = 2000.0  # class 0's logit dwarfs the others: p of every other class is exactly 0.0
+    model = Model(base.name, base.title, "", base.arch, Weights(w.conv_w, w.conv_b, w.dense_w, bias),
+                  base.provenance)
+    out = tmp_path / "underflow.xlsx"
+    result = build_workbook(picture(tmp_path / "picture.png"), out, model=model, label=model.classes[1])
+    assert result.trace.loss == float("inf")
+    book = Book.open(out)
+    assert book.values("loss")[0, 0] == "#NUM!"
+    report = verify_workbook(out)
+    assert report.ok, report.summary()

@@ -12,6 +12,7 @@ from typing import Any
 import click
 
 from xlcnn.errors import XlcnnError
+from xlcnn.handout import write_handout
 from xlcnn.libreoffice import DEFAULT_TIMEOUT
 from xlcnn.spec import FIT_MODES, FitMode
 from xlcnn.templates import list_templates, load_model
@@ -58,11 +59,14 @@ def cli() -> None:
               help="How to bring the image to the model's size: centre-crop (default), pad with white, or stretch.")
 @click.option("--lang", default=DEFAULT_LANGUAGE, show_default=True, metavar="CODE",
               help="Language of the explanations (a file in templates/lang/).")
+@click.option("--worked", callback=lambda ctx, param, value: _cell(value), metavar="MAP,ROW,COL",
+              help="The Conv 1 cell the Worked example sheet expands. Default: map 1's strongest cell.")
+@click.option("--pdf", is_flag=True, help="Also print the workbook to a PDF handout beside it (needs LibreOffice).")
 @click.option("--verify", "verify", is_flag=True,
               help="Then recalculate the workbook in LibreOffice and check every formula (as 'xlcnn verify').")
 @click.option("-q", "--quiet", is_flag=True, help="Print nothing but errors.")
 def build_command(image: Path, output: Path | None, model_name: str, label: str | None, fit: FitMode | None,
-                  lang: str, verify: bool, quiet: bool) -> None:
+                  lang: str, worked: tuple[int, int, int] | None, pdf: bool, verify: bool, quiet: bool) -> None:
     """Build the workbook of a CNN running on IMAGE.
 
     \b
@@ -70,18 +74,23 @@ def build_command(image: Path, output: Path | None, model_name: str, label: str 
       xlcnn build samples/circle.png -o circle.xlsx
       xlcnn build photo.jpg --model tiny --label vertical
       xlcnn build cat.png --model ./my-model --fit pad
+      xlcnn build photo.jpg --model tiny --pdf --lang zh
     """
     out = output if output is not None else Path(image.stem + ".xlsx")
-    result = build_workbook(image, out, model=model_name, label=label, fit=fit, lang=lang)
+    result = build_workbook(image, out, model=model_name, label=label, fit=fit, lang=lang, worked=worked)
     for warning in result.warnings:
         click.echo(f"Warning: {warning}", err=True)
     if not quiet:
         tr = result.trace
         click.echo(
-            f"Wrote {result.path}: {result.estimate.formulas:,} live formulas. "
+            f"Wrote {result.path}: {result.formulas:,} live formulas. "
             f"Prediction: {tr.predicted_label} ({tr.probs.max():.1%}); "
             f"loss {tr.loss:.4f} for true label {tr.true_label!r}."
         )
+    if pdf:
+        handout = write_handout(result.path)
+        if not quiet:
+            click.echo(f"Wrote {handout}: the printed handout.")
     if verify:
         _show_verification(verify_workbook(result.path), as_json=False, quiet=quiet)
 
@@ -108,6 +117,16 @@ def verify_command(workbook: Path, as_json: bool, timeout: float, no_cache_check
     """
     report = verify_workbook(workbook, timeout=timeout, check_cache=not no_cache_check)
     _show_verification(report, as_json=as_json, quiet=False)
+
+
+def _cell(value: str | None) -> tuple[int, int, int] | None:
+    """``MAP,ROW,COL`` → three whole numbers (a usage error otherwise)."""
+    if value is None:
+        return None
+    parts = value.replace(" ", "").split(",")
+    if len(parts) != 3 or not all(p.isdigit() for p in parts):
+        raise click.BadParameter(f"{value!r} is not MAP,ROW,COL (three whole numbers, e.g. 1,14,14)")
+    return int(parts[0]), int(parts[1]), int(parts[2])
 
 
 def _show_verification(report: VerifyReport, as_json: bool, quiet: bool) -> None:

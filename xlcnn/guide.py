@@ -7,6 +7,7 @@ import io
 from xlsxwriter.worksheet import Worksheet
 
 from xlcnn.image import FIT_DESCRIPTIONS
+from xlcnn.layers.softmax import cached
 from xlcnn.layout import LEFT, SheetPlan
 from xlcnn.sheet import BuildContext, SheetContent, page_setup
 from xlcnn.spec import Model
@@ -92,7 +93,7 @@ def guide_sheet(ctx: BuildContext, plan: SheetPlan) -> SheetContent:
         ("guide_predicted", lay.ref("predicted", 0, 0, from_sheet=name), tr.predicted_label, st.big_value),
         ("guide_probability", lay.ref("predicted_prob", 0, 0, from_sheet=name), float(tr.probs.max()), st.percent),
         ("guide_true_label", lay.ref("true_label", 0, 0, from_sheet=name), tr.true_label, st.big_value),
-        ("guide_loss", lay.ref("loss", 0, 0, from_sheet=name), tr.loss, st.big_number),
+        ("guide_loss", lay.ref("loss", 0, 0, from_sheet=name), cached(tr.loss, "#NUM!"), st.big_number),
     ]
     for (key, ref, value, fmt), label in zip(live, t.lines("guide.summary"), strict=True):
         grid = lay.grid(key)

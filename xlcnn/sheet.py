@@ -46,6 +46,12 @@ class FormulaSheet(Worksheet):  # type: ignore[misc]  # XlsxWriter ships no type
     byte-for-byte the same (tests/test_build.py checks it against the stock worksheet).
     """
 
+    formulas = 0  # how many formula cells this sheet holds
+
+    def write_formula(self, *args: Any, **kwargs: Any) -> Any:
+        self.formulas += 1
+        return super().write_formula(*args, **kwargs)
+
     def _prepare_formula(self, formula: str, expand_future_functions: bool = False) -> str:
         if expand_future_functions or _OTHER_FUNCTION.search(formula) or formula.startswith("{"):
             return str(super()._prepare_formula(formula, expand_future_functions))

@@ -22,7 +22,7 @@ from xlsxwriter.worksheet import Worksheet
 
 from xlcnn import guide, limits, pixels, shapes, worked
 from xlcnn.engine import Trace, forward
-from xlcnn.errors import OutputError
+from xlcnn.errors import OptionError, OutputError
 from xlcnn.image import fit_image, read_image
 from xlcnn.layers import conv, dense, flatten, pool, relu, softmax
 from xlcnn.layout import Layout, SheetPlan
@@ -32,6 +32,7 @@ from xlcnn.styles import Styles
 from xlcnn.templates import load_model
 from xlcnn.texts import DEFAULT_LANGUAGE, Texts, load_texts
 from xlcnn.version import __version__
+from xlcnn.worked import default_choice
 
 SheetBuilder = Callable[[BuildContext, SheetPlan], SheetContent]
 
@@ -61,6 +62,8 @@ class BuildResult:
     model: Model
     trace: Trace
     estimate: limits.Estimate
+    formulas: int  # formula cells written
+    worked: tuple[int, int, int]  # the conv-1 cell the worked example expands (map, row, column)
     warnings: list[str] = field(default_factory=list)
 
 
@@ -98,12 +101,14 @@ def build_workbook(
     label: str | None = None,
     fit: FitMode | None = None,
     lang: str = DEFAULT_LANGUAGE,
+    worked: tuple[int, int, int] | None = None,
 ) -> BuildResult:
     """Write the workbook of ``model`` run on ``image`` to ``output`` (an .xlsx path).
 
     ``label`` is the true class for the loss (default: the predicted class); ``fit`` how the image is
     brought to the model's size (default: the model's own, usually ``crop``); ``lang`` the language of
-    the explanations.
+    the explanations; ``worked`` the conv-1 cell (map, row, column, from 1) that the worked example
+    expands (default: map 1's strongest cell).
     """
     image_path, out = Path(image), Path(output)
     net = model if isinstance(model, Model) else load_model(model)
@@ -114,13 +119,25 @@ def build_workbook(
     mode: FitMode = fit or spec.fit
     fitted = fit_image(source.rgb, spec.height, spec.width, mode)
     trace = forward(fitted, net, label)
+    choice = check_worked(worked, net) if worked is not None else default_choice(trace)
     layout = Layout(net.arch, teaching=True)
     colours, _ = pixels.image_colours(fitted)
     est = limits.estimate(layout, len(np.unique(colours.reshape(-1, 3), axis=0)))
     warnings = limits.check(est)
     info = ImageInfo(image_path.name, source.size, mode, thumbnail(fitted))
-    _write_atomically(out, lambda path: _write(path, layout, net, trace, texts, info))
-    return BuildResult(out, net, trace, est, warnings)
+    counted: list[int] = []
+    _write_atomically(out, lambda path: counted.append(_write(path, layout, net, trace, texts, info, choice)))
+    return BuildResult(out, net, trace, est, counted[0], choice, warnings)
+
+
+def check_worked(choice: tuple[int, int, int], model: Model) -> tuple[int, int, int]:
+    """A worked-example choice must name an existing cell of conv 1."""
+    filters, rows, cols = model.arch.blocks[0].conv_shape
+    for value, top, what in zip(choice, (filters, rows, cols), ("map", "row", "column"), strict=True):
+        if not 1 <= value <= top:
+            raise OptionError(f"--worked {','.join(map(str, choice))}: the {what} must be from 1 to {top}, "
+                              f"not {value}")
+    return choice
 
 
 def _write_atomically(out: Path, write: Callable[[Path], None]) -> None:
@@ -137,7 +154,8 @@ def _write_atomically(out: Path, write: Callable[[Path], None]) -> None:
 
 
 def _write(path: Path, layout: Layout, model: Model, trace: Trace, texts: Texts, info: ImageInfo,
-           worksheet_class: type[Worksheet] = FormulaSheet) -> None:
+           worked: tuple[int, int, int], worksheet_class: type[Worksheet] = FormulaSheet) -> int:
+    """Write the workbook to ``path``; → how many formulas it holds."""
     # Constant-memory mode flushes each row as the next begins: memory stays flat however big the image.
     wb = Workbook(str(path), {"constant_memory": True, "strings_to_numbers": False,
                               "strings_to_formulas": False, "strings_to_urls": False})
@@ -149,13 +167,16 @@ def _write(path: Path, layout: Layout, model: Model, trace: Trace, texts: Texts,
             "comments": f"Made by xlcnn {__version__}",
             "created": FIXED_TIMESTAMP,
         })
-        ctx = BuildContext(layout, model, trace, Styles(wb), texts, info)
+        ctx = BuildContext(layout, model, trace, Styles(wb), texts, info, worked)
+        sheets = []
         for plan in layout.sheets:
             content = BUILDERS[plan.kind](ctx, plan)
-            content.write(wb.add_worksheet(plan.name, worksheet_class=worksheet_class))
+            sheets.append(wb.add_worksheet(plan.name, worksheet_class=worksheet_class))
+            content.write(sheets[-1])
         for name, ref in layout.defined_names():
             wb.define_name(name, ref)
     except BaseException:
         wb.fileclosed = True  # abandon it: the caller deletes the temporary file
         raise
     wb.close()
+    return sum(getattr(ws, "formulas", 0) for ws in sheets)

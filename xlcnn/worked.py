@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 from xlsxwriter.worksheet import Worksheet
 
+from xlcnn.engine import Trace
 from xlcnn.layers.conv import pad
 from xlcnn.layout import LEFT, Grid, SheetPlan, conv_sheet, filters_sheet
 from xlcnn.sheet import BuildContext, SheetContent, param_cell, setup_grid_sheet, stage_header
@@ -20,9 +21,9 @@ from xlcnn.styles import diverging_scale, number_format, symmetric_limit
 CHECK_TOLERANCE = "1E-9"
 
 
-def default_choice(ctx: BuildContext) -> tuple[int, int, int]:
+def default_choice(trace: Trace) -> tuple[int, int, int]:
     """Map 1's strongest cell (1-based map, row, column): a place where the filter found something."""
-    maps = ctx.trace.blocks[0].conv
+    maps = trace.blocks[0].conv
     i, j = np.unravel_index(int(np.argmax(maps[0])), maps[0].shape)
     return 1, int(i) + 1, int(j) + 1
 
@@ -67,7 +68,7 @@ def worked_sheet(ctx: BuildContext, plan: SheetPlan) -> SheetContent:
     block = arch.blocks[0]
     k, channels, filters = block.conv.kernel, block.in_shape[0], block.conv.filters
     _, oh, ow = block.conv_shape
-    choice = ctx.worked or default_choice(ctx)
+    choice = ctx.worked or default_choice(ctx.trace)
     v = worked_values(ctx, choice)
     content = SheetContent()
     stage_header(content, ctx, t("worked.title"), [

@@ -7,6 +7,8 @@ three ways: the distance ``−ln p_true``, the negative log-likelihood ``−Σ y
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from xlsxwriter.worksheet import Worksheet
 
@@ -55,6 +57,12 @@ def kl(p: np.ndarray, y: np.ndarray) -> np.ndarray:
 
 
 # ------------------------------------------------------------------------------------ the workbook
+
+
+def cached(value: float, error: str) -> float | str:
+    """The value a spreadsheet shows: an infinite loss (the true class's probability underflowed to 0)
+    is the error LN(0) or y/0 gives, which is what the cell must cache too."""
+    return value if math.isfinite(value) else error
 
 
 def _row_labels(content: SheetContent, ctx: BuildContext, grids: list[Grid | None], texts: list[str]) -> None:
@@ -114,7 +122,6 @@ def loss_sheet(ctx: BuildContext, plan: SheetPlan) -> SheetContent:
     content.text(true.top, true.left, tr.true_label, st.param)  # text, whatever characters it holds
     dense_labels, softmax_probs = lay.cells("labels", name), lay.cells("probs", name)
     num = st.value("0.0000")
-    p = np.maximum(tr.probs, np.finfo(float).tiny)  # the cached terms of classes with y = 0 are 0 anyway
     for c, label in enumerate(ctx.model.classes):
         y, pc, yc = float(tr.one_hot[c]), probs.cell(0, c), onehot.cell(0, c)
         content.formula(labels_.top, labels_.left + c, f"={dense_labels.ref(0, c)}", label, st.label)
@@ -122,16 +129,18 @@ def loss_sheet(ctx: BuildContext, plan: SheetPlan) -> SheetContent:
         content.formula(onehot.top, onehot.left + c, f"=IF({labels_.cell(0, c)}={true.cell(0, 0, True)},1,0)",
                         y, st.value("0"))
         content.formula(nll_terms.top, nll_terms.left + c, f"=IF({yc}=0,0,-{yc}*LN({pc}))",
-                        -y * float(np.log(p[c])) if y else 0.0, num)
+                        cached(-y * math.log(tr.probs[c]) if tr.probs[c] > 0 else math.inf, "#NUM!") if y else 0.0,
+                        num)
         content.formula(kl_terms.top, kl_terms.left + c, f"=IF({yc}=0,0,{yc}*LN({yc}/{pc}))",
-                        y * float(np.log(y / p[c])) if y else 0.0, num)
+                        cached(y * math.log(y / tr.probs[c]) if tr.probs[c] > 0 else math.inf, "#DIV/0!")
+                        if y else 0.0, num)
     all_probs = lay.ref("probs", 0, 0, 0, k - 1, from_sheet=name, absolute=True)
     all_labels = lay.ref("labels", 0, 0, 0, k - 1, from_sheet=name, absolute=True)
     big = st.big_number
     content.formula(loss.top, loss.left, f"=-LN(INDEX({all_probs},MATCH({true.cell(0, 0, True)},{all_labels},0)))",
-                    tr.loss, big)
-    content.formula(nll_.top, nll_.left, f"=SUM({nll_terms.row_range(0)})", tr.nll, big)
-    content.formula(kl_.top, kl_.left, f"=SUM({kl_terms.row_range(0)})", tr.kl, big)
+                    cached(tr.loss, "#NUM!"), big)
+    content.formula(nll_.top, nll_.left, f"=SUM({nll_terms.row_range(0)})", cached(tr.nll, "#NUM!"), big)
+    content.formula(kl_.top, kl_.left, f"=SUM({kl_terms.row_range(0)})", cached(tr.kl, "#DIV/0!"), big)
 
     def setup(ws: Worksheet) -> None:
         setup_table_sheet(ws, ctx, plan, [(LEFT, LEFT, 36), (LEFT + 1, LEFT + k, 14)])
