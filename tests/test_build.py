@@ -241,7 +241,8 @@ def test_fast_formula_sheet_writes_exactly_what_xlsxwriter_writes(tmp_path: Path
     stock = tmp_path / "stock.xlsx"
     model, trace = result.model, result.trace
     layout = wbmod.Layout(model.arch, teaching=True)
-    info = wbmod.ImageInfo(image.name, (64, 48), "crop", wbmod.thumbnail(trace.input.transpose(1, 2, 0).astype(np.uint8)))
+    fitted = trace.input.transpose(1, 2, 0).astype(np.uint8)
+    info = wbmod.ImageInfo(image.name, (64, 48), "crop", wbmod.thumbnail(fitted))
     wbmod._write(stock, layout, model, trace, wbmod.load_texts("en"), info, result.worked, worksheet_class=Worksheet)
     assert fast.read_bytes() == stock.read_bytes()
     assert result.formulas == len(Book.open(fast).formula_cells())
