@@ -7,6 +7,9 @@ The library comes first; the ``xlcnn`` command is a thin layer over these functi
 >>> trace = xlcnn.forward(xlcnn.load_image("samples/stripes.png", (6, 6)), model)  # doctest: +SKIP
 """
 
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from xlcnn.engine import Trace, forward
 from xlcnn.errors import (
     DatasetError,
@@ -22,10 +25,21 @@ from xlcnn.errors import (
 from xlcnn.image import load_image, read_image
 from xlcnn.spec import Architecture, Model, Provenance, Weights
 from xlcnn.templates import list_templates, load_model, save_model
-from xlcnn.train import train_model, write_template
-from xlcnn.verify import verify_workbook
 from xlcnn.version import __version__
 from xlcnn.workbook import build_workbook
+
+if TYPE_CHECKING:
+    from xlcnn.train import train_model, write_template
+    from xlcnn.verify import verify_workbook
+
+# Training and verification pull in more (openpyxl, the data sets); they load on first use.
+_LAZY = {"train_model": "xlcnn.train", "write_template": "xlcnn.train", "verify_workbook": "xlcnn.verify"}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'xlcnn' has no attribute {name!r}")
 
 __all__ = [
     "Architecture",

@@ -1,0 +1,212 @@
+"""Benchmark: building the default workbook against its floor, and everything DESIGN.md budgets.
+
+    python bench/bench_build.py            # about two minutes
+    python bench/bench_build.py --quick    # fewer runs
+
+The floor is bare XlsxWriter writing the very same cells — every formula string with its cached value,
+every number and string, to the same sheets in constant-memory mode, without formats, colour scales or
+names — recorded from a real build. xlcnn's build and the floor run alternately in one process and the
+report gives medians, so machine noise hits both alike. Everything else (the CLI end to end, the engine,
+LibreOffice's recalculation, verify, big inputs and their peak memory) is reported beside it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from xlsxwriter.workbook import Workbook
+from xlsxwriter.worksheet import Worksheet
+
+import xlcnn
+from xlcnn import workbook as wbmod
+from xlcnn.image import load_image
+from xlcnn.libreoffice import recalculate
+from xlcnn.sheet import BuildContext, FormulaSheet, ImageInfo
+from xlcnn.spec import Architecture, ConvSpec, Model, PoolSpec, Provenance
+from xlcnn.styles import Styles
+from xlcnn.zoo import initial_weights
+
+ROOT = Path(__file__).resolve().parent.parent
+SAMPLE = ROOT / "samples" / "circle.png"
+BUDGET_RATIO = 1.3
+
+
+class CallRecorder:
+    """Stands in for a worksheet and keeps every cell write, in order, for replaying into the floor."""
+
+    WRITES = ("write_formula", "write_number", "write_string", "write_blank", "write_url")
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, tuple[Any, ...]]] = []
+
+    def __getattr__(self, name: str) -> Callable[..., None]:
+        def record(*args: Any) -> None:
+            if name in self.WRITES:
+                self.calls.append((name, args))
+        return record
+
+
+def record_cells(model: Model, image: Path) -> list[tuple[str, list[tuple[str, tuple[Any, ...]]]]]:
+    """Every cell write of a real build of ``model`` on ``image``, sheet by sheet."""
+    spec = model.arch.input
+    pixels = load_image(image, (spec.height, spec.width), spec.fit)
+    trace = xlcnn.forward(pixels, model)
+    layout = wbmod.Layout(model.arch, teaching=True)
+    scratch = Workbook(io.BytesIO(), {"in_memory": True})
+    ctx = BuildContext(layout, model, trace, Styles(scratch), wbmod.load_texts("en"),
+                       ImageInfo(image.name, (200, 200), "crop", b""), wbmod.default_choice(trace))
+    sheets = []
+    for plan in layout.sheets:
+        recorder = CallRecorder()
+        wbmod.BUILDERS[plan.kind](ctx, plan).write(recorder, setup=False)  # type: ignore[arg-type]
+        sheets.append((plan.name, recorder.calls))
+    scratch.fileclosed = True
+    return sheets
+
+
+def write_floor(path: Path, sheets: list[tuple[str, list[tuple[str, tuple[Any, ...]]]]],
+                worksheet_class: type[Worksheet] = Worksheet) -> None:
+    """Bare XlsxWriter: the same cells, values and sheets, no formats, scales, names or images."""
+    wb = Workbook(str(path), {"constant_memory": True, "strings_to_numbers": False,
+                              "strings_to_formulas": False, "strings_to_urls": False})
+    for name, calls in sheets:
+        ws = wb.add_worksheet(name, worksheet_class=worksheet_class)
+        for method, args in calls:
+            if method == "write_formula":
+                ws.write_formula(args[0], args[1], args[2], None, args[4])
+            elif method == "write_number":
+                ws.write_number(args[0], args[1], args[2])
+            elif method == "write_string":
+                ws.write_string(args[0], args[1], args[2])
+            elif method == "write_url":
+                ws.write_url(args[0], args[1], args[2], None, args[4] if len(args) > 4 else None)
+    wb.close()
+
+
+def timed(fn: Callable[[], object]) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def median_ms(samples: list[float]) -> float:
+    return statistics.median(samples) * 1000
+
+
+def big_model(side: int, filters: int) -> Model:
+    """The default architecture on a side × side input with ``filters`` filters in both conv layers."""
+    arch = Architecture(
+        input=xlcnn.load_model("default").arch.input.__class__(side, side, 3, 1 / 255, "1/255"),
+        convs=((ConvSpec(filters, 3, 1, 1), PoolSpec(2, 2)), (ConvSpec(filters, 3, 1, 1), PoolSpec(2, 2))),
+        classes=("circle", "square", "triangle"),
+    )
+    return Model(f"{side}x{side}", "benchmark", "", arch, initial_weights(arch, 0),
+                 Provenance("random", "benchmark weights"))
+
+
+def child_build(side: int, filters: int, out: str) -> None:
+    """Run in a fresh process: build one big workbook, print its time and peak memory as JSON."""
+    import resource
+
+    model = big_model(side, filters)
+    start = time.perf_counter()
+    result = xlcnn.build_workbook(SAMPLE, out, model=model)
+    seconds = time.perf_counter() - start
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(json.dumps({"seconds": seconds, "peak_mb": peak_mb, "formulas": result.formulas,
+                      "size_mb": Path(out).stat().st_size / 1e6}))
+
+
+def big_inputs(tmp: Path, runs: int) -> list[dict[str, Any]]:
+    rows = []
+    for side, filters in ((28, 16), (64, 16), (128, 16)):
+        samples = []
+        for _ in range(runs):
+            out = subprocess.run([sys.executable, __file__, "--child", str(side), str(filters),
+                                  str(tmp / f"big{side}.xlsx")], capture_output=True, text=True, check=True)
+            samples.append(json.loads(out.stdout))
+        rows.append({"input": f"{side}×{side}", "filters": filters,
+                     "formulas": samples[0]["formulas"],
+                     "build_s": statistics.median(s["seconds"] for s in samples),
+                     "peak_mb": statistics.median(s["peak_mb"] for s in samples),
+                     "size_mb": samples[0]["size_mb"]})
+    return rows
+
+
+def libreoffice_times(tmp: Path, book: Path, runs: int) -> tuple[float, float]:
+    """Median seconds of one soffice run on an empty workbook (start-up) and on ``book``."""
+    empty = tmp / "empty.xlsx"
+    wb = Workbook(str(empty))
+    wb.add_worksheet().write_number(0, 0, 1)
+    wb.close()
+    startup, full = [], []
+    for _ in range(runs):
+        startup.append(timed(lambda: recalculate([empty], tmp / "lo")))
+        full.append(timed(lambda: recalculate([book], tmp / "lo")))
+    return statistics.median(startup), statistics.median(full)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="fewer runs")
+    parser.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        child_build(int(args.child[0]), int(args.child[1]), args.child[2])
+        return
+    runs = 5 if args.quick else 11
+    model = xlcnn.load_model("default")
+    sheets = record_cells(model, SAMPLE)
+    with tempfile.TemporaryDirectory(prefix="xlcnn-bench-") as name:
+        tmp = Path(name)
+        book = tmp / "default.xlsx"
+        build, floor, floor_fast = [], [], []
+        xlcnn.build_workbook(SAMPLE, book)  # warm up imports and caches
+        for _ in range(runs):  # alternate, so noise hits all three alike
+            build.append(timed(lambda: xlcnn.build_workbook(SAMPLE, book)))
+            floor.append(timed(lambda: write_floor(tmp / "floor.xlsx", sheets)))
+            floor_fast.append(timed(lambda: write_floor(tmp / "floor-fast.xlsx", sheets, FormulaSheet)))
+        formulas = sum(1 for _, calls in sheets for m, _ in calls if m == "write_formula")
+        cli = [timed(lambda: subprocess.run(["xlcnn", "build", str(SAMPLE), "-o", str(book), "-q"], check=True))
+               for _ in range(max(3, runs // 2))]
+        spec = model.arch.input
+        pixels = load_image(SAMPLE, (spec.height, spec.width))
+        engine = [timed(lambda: xlcnn.forward(pixels, model)) for _ in range(200)]
+        lo_start, lo_full = libreoffice_times(tmp, book, 3)
+        verify = [timed(lambda: xlcnn.verify_workbook(book)) for _ in range(3)]
+        big = big_inputs(tmp, 1 if args.quick else 3)
+        size_kb = book.stat().st_size / 1024
+
+    b, f, ff = median_ms(build), median_ms(floor), median_ms(floor_fast)
+    print(f"xlcnn benchmark · default model on {SAMPLE.name} · {formulas:,} formulas · medians of {runs} runs\n")
+    print(f"{'':42}{'ms':>9}{'× floor':>10}")
+    print(f"{'floor: bare XlsxWriter, same cells':42}{f:>9.0f}{1:>10.2f}")
+    print(f"{'floor with xlcnn FormulaSheet':42}{ff:>9.0f}{ff / f:>10.2f}")
+    print(f"{'xlcnn build_workbook (everything)':42}{b:>9.0f}{b / f:>10.2f}   budget ≤ {BUDGET_RATIO}×")
+    print(f"{'  … against the FormulaSheet floor':42}{'':>9}{b / ff:>10.2f}")
+    print(f"{'xlcnn build command, end to end':42}{median_ms(cli):>9.0f}")
+    print(f"{'engine forward pass':42}{median_ms(engine):>9.2f}")
+    print(f"\nworkbook size: {size_kb:.0f} KB")
+    print(f"LibreOffice: start-up alone {lo_start:.2f} s; default workbook {lo_full:.2f} s "
+          f"(recalculation, load and save ≈ {lo_full - lo_start:.2f} s)")
+    print(f"xlcnn verify on it: {statistics.median(verify):.2f} s")
+    print(f"\n{'input':>9}{'filters':>9}{'formulas':>11}{'build s':>9}{'peak MB':>9}{'file MB':>9}")
+    for row in big:
+        print(f"{row['input']:>9}{row['filters']:>9}{row['formulas']:>11,}{row['build_s']:>9.2f}"
+              f"{row['peak_mb']:>9.0f}{row['size_mb']:>9.1f}")
+    print(f"\nverdict: build is {b / f:.2f}× the floor ({'within' if b / f <= BUDGET_RATIO else 'OVER'} "
+          f"the {BUDGET_RATIO}× budget)")
+
+
+if __name__ == "__main__":
+    main()
