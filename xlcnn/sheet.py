@@ -25,8 +25,10 @@ if TYPE_CHECKING:  # the engine imports the layer modules, which import this one
     from xlcnn.engine import Trace
 
 MARGIN_WIDTH = 1.5
+DEFAULT_ROW_HEIGHT = 20  # XlsxWriter's, in pixels (15 points)
 DEFAULT_COLUMN_WIDTH = 8.43
 PRINT_MIN_PX = 1000  # a printed sheet is at least this wide, so the header's notes fit on the page
+PRINTABLE_PX = (710, 960)  # an A4 portrait page at 96 dpi, less margins, header and footer
 ONE_PAGE_PX = 2200  # a sheet up to this size (both ways) prints on one page and stays legible
 
 Emit = Callable[[Worksheet, int], None]
@@ -157,9 +159,15 @@ class SheetContent:
         pieces = sorted(self.pieces, key=lambda p: p.top)
         if not pieces:
             return
+        # LibreOffice ignores a sheet's default row height for rows that hold cells, so square-cell sheets
+        # (set_default_row) get the height on every row, as each row is reached.
+        height = getattr(ws, "default_row_height", None) if setup else None
+        uniform = height is not None and height != DEFAULT_ROW_HEIGHT
         active: list[Rows] = []
         i, last = 0, max(p.bottom for p in pieces)
-        for row in range(pieces[0].top, last + 1):
+        for row in range(0 if uniform else pieces[0].top, last + 1):
+            if uniform:
+                ws.set_row_pixels(row, height)
             while i < len(pieces) and pieces[i].top <= row:
                 active.append(pieces[i])
                 i += 1
@@ -258,13 +266,18 @@ def print_setup(ws: Worksheet, ctx: BuildContext, plan: SheetPlan, columns: list
             break  # wide enough for the header's notes, and for every grid
     height = (plan.last_row + 2) * row_px
     ws.print_area(0, 0, plan.last_row + 1, last_col)
-    if width > height * 0.9:
+    landscape = width > height * 0.9
+    if landscape:
         ws.set_landscape()
     if height <= ONE_PAGE_PX and width <= ONE_PAGE_PX:
-        ws.fit_to_pages(1, 1)
+        # One page: a print scale, because LibreOffice reads "fit to 1 × 1 page" without an explicit
+        # height as "as many pages tall as needed".
+        page_w, page_h = PRINTABLE_PX if not landscape else PRINTABLE_PX[::-1]
+        ws.set_print_scale(max(10, min(100, int(95 * min(page_w / width, page_h / height)))))
     else:
         ws.fit_to_pages(1, 0)
-        breaks = sorted({g.title_row for g in plan.grids if g.rows > 1} - {min(g.title_row for g in plan.grids)})
+        tops = {g.title_row for g in plan.grids if g.rows > 1}
+        breaks = sorted(tops - {min(tops, default=0)})
         if breaks:
             ws.set_h_pagebreaks([b - (1 if plan.kind == "filters" else 0) for b in breaks][:1000])
     page_setup(ws, ctx, plan.name)
