@@ -182,7 +182,7 @@ def test_conv_formula_points_at_27_pixels_and_27_weights(tmp_path: Path) -> None
     formula = book.formulas[sheet].cell(row, col).value
     assert formula == ("=(SUMPRODUCT(Input!B9:D11,'Filters 1'!$B$10:$D$12)+SUMPRODUCT(Input!AG9:AI11,"
                        "'Filters 1'!$F$10:$H$12)+SUMPRODUCT(Input!BL9:BN11,'Filters 1'!$J$10:$L$12))"
-                       "*Input!$E$6+'Filters 1'!$N$10")
+                       "*Input!$F$6+'Filters 1'!$N$10")
     relu_sheet, (rc, rr, _, _) = book.names["relu1_out1"]
     assert book.formulas[relu_sheet].cell(rr, rc).value == "=MAX(0,'Conv 1'!B9)"
 

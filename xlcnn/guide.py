@@ -6,11 +6,9 @@ import io
 
 from xlsxwriter.worksheet import Worksheet
 
-from xlcnn.image import FIT_DESCRIPTIONS
 from xlcnn.layers.softmax import cached
 from xlcnn.layout import LEFT, SheetPlan
 from xlcnn.sheet import BuildContext, SheetContent, page_setup
-from xlcnn.spec import Model
 from xlcnn.version import __version__
 
 THUMBNAIL_PX = 168
@@ -23,44 +21,45 @@ def _sheet_family(name: str) -> str:
     return head if tail.isdigit() else name
 
 
-def architecture_text(model: Model) -> str:
-    arch = model.arch
-    parts = [f"{arch.input.height}×{arch.input.width}×3"]
+def architecture_text(ctx: BuildContext) -> str:
+    t, arch = ctx.texts, ctx.model.arch
+    parts = [t("card.input_shape", h=arch.input.height, w=arch.input.width)]
     for block in arch.blocks:
         conv, pool = block.conv, block.pool
-        parts.append(f"conv {conv.kernel}×{conv.kernel} ×{conv.filters} (stride {conv.stride}, pad {conv.padding})")
-        parts.append("ReLU")
-        parts.append(f"max pool {pool.size}×{pool.size}/{pool.stride}")
-    parts += [f"flatten {arch.flatten_size}", f"dense {len(arch.classes)}", "softmax", "cross-entropy"]
+        parts.append(t("card.conv", k=conv.kernel, filters=conv.filters, stride=conv.stride, pad=conv.padding))
+        parts.append(t("card.relu"))
+        parts.append(t("card.pool", size=pool.size, stride=pool.stride))
+    parts += [t("card.flatten", n=arch.flatten_size), t("card.dense", n=len(arch.classes)), t("card.softmax"),
+              t("card.loss")]
     return " → ".join(parts)
 
 
 def model_card(ctx: BuildContext) -> list[str]:
     """The values of the model card, in the order of the ``guide.card`` labels."""
-    model, prov = ctx.model, ctx.model.provenance
+    t, model, prov = ctx.texts, ctx.model, ctx.model.provenance
     spec = model.arch.input
     if prov.accuracy is not None:
         accuracy = f"{prov.accuracy:.1%}" + (f" ({prov.accuracy_note})" if prov.accuracy_note else "")
     else:
-        accuracy = "not measured"
-    data = prov.dataset or "—"
+        accuracy = t("card.not_measured")
+    data = [prov.dataset or "—"]
     if prov.train_size:
-        data += f", {prov.train_size:,} images"
+        data.append(t("card.images", n=f"{prov.train_size:,}"))
     if prov.epochs:
-        data += f", {prov.epochs} epochs"
+        data.append(t("card.epochs", n=prov.epochs))
     if prov.seed is not None:
-        data += f", seed {prov.seed}"
+        data.append(t("card.seed", n=prov.seed))
     return [
         model.name,
         model.title,
         ", ".join(model.classes),
-        f"{spec.height}×{spec.width} RGB pixels, scaled by {spec.scale_text}",
-        architecture_text(model),
+        t("card.input", h=spec.height, w=spec.width, scale=spec.scale_text),
+        architecture_text(ctx),
         f"{prov.method}: {prov.summary}",
-        data,
+        ", ".join(data),
         accuracy,
         prov.command or "—",
-        f"{ctx.image.name}: {FIT_DESCRIPTIONS[ctx.image.fit]}",
+        f"{ctx.image.name}: {t(f'card.fit_{ctx.image.fit}')}",
         f"xlcnn {__version__}",
     ]
 
@@ -130,7 +129,7 @@ def guide_sheet(ctx: BuildContext, plan: SheetPlan) -> SheetContent:
         ws.hide_gridlines(2)
         ws.insert_image(2, LEFT + 3, "thumbnail.png", {
             "image_data": io.BytesIO(ctx.image.thumbnail_png), "object_position": 3,
-            "description": f"{ctx.image.name} as the network sees it",
+            "description": t("guide.thumbnail", name=ctx.image.name),
         })
         page_setup(ws, ctx, plan.name)
         ws.fit_to_pages(1, 0)

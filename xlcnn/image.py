@@ -30,11 +30,6 @@ from xlcnn.errors import ImageError, OptionError, one_line
 from xlcnn.spec import FIT_MODES, FitMode
 
 RESAMPLE = Image.Resampling.LANCZOS
-FIT_DESCRIPTIONS = {
-    "crop": "centre-cropped to the model's aspect ratio, then resized (Lanczos)",
-    "pad": "shrunk to fit (Lanczos), then padded with white",
-    "stretch": "resized to the model's size ignoring the aspect ratio (Lanczos)",
-}
 
 
 @dataclass(frozen=True, eq=False)

@@ -297,7 +297,7 @@ class Layout:
         arch = self.arch
         plan = self._new_sheet(INPUT, "input")
         if arch.input.scale != 1.0:
-            self._add(plan, Grid("input_scale", INPUT, 5, 4, 1, 1))
+            self._add(plan, Grid("input_scale", INPUT, 5, 5, 1, 1))
         h, w = arch.input.height, arch.input.width
         self._maps(plan, ["input_r", "input_g", "input_b"], h, w, pad)
 

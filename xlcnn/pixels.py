@@ -60,7 +60,9 @@ def input_sheet(ctx: BuildContext, plan: SheetPlan) -> SheetContent:
         t("legend.channels") + (" " + t("input.padding", pad=pad) if pad else ""),
     ])
     if spec.scale != 1.0:
-        param_cell(content, ctx, "input_scale", t("input.scale") + f" ({spec.scale_text})", spec.scale)
+        # "# ?/???" shows 1/255 as a fraction; the cell holds the number itself.
+        param_cell(content, ctx, "input_scale", t("input.scale"), spec.scale, label_cols=4, span=3,
+                   num_format="# ?/???")
     fmt = st.grid("0")
     for c, key in enumerate(("input_r", "input_g", "input_b")):
         grid = lay.grid(key)

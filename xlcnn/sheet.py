@@ -9,6 +9,7 @@ pieces row by row. Sheet-wide settings (widths, colour scales, names) go in ``se
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -25,6 +26,7 @@ if TYPE_CHECKING:  # the engine imports the layer modules, which import this one
     from xlcnn.engine import Trace
 
 MARGIN_WIDTH = 1.5
+TITLE_ROW_HEIGHT = 24
 DEFAULT_ROW_HEIGHT = 20  # XlsxWriter's, in pixels (15 points)
 DEFAULT_COLUMN_WIDTH = 8.43
 PRINT_MIN_PX = 1000  # a printed sheet is at least this wide, so the header's notes fit on the page
@@ -95,7 +97,7 @@ class SheetContent:
 
     def wrapped(self, row: int, col: int, text: str, fmt: Format, chars_per_line: int) -> None:
         """Text wrapped in a cell whose row is made tall enough (spreadsheets do not always autofit)."""
-        lines = max(1, -(-len(text) // chars_per_line))
+        lines = max(1, -(-display_width(text) // chars_per_line))
 
         def emit(ws: Worksheet, r: int) -> None:
             ws.set_row(r, 15 * lines)
@@ -210,11 +212,22 @@ def stage_header(content: SheetContent, ctx: BuildContext, title: str, lines: li
             content.text(i, LEFT, line, ctx.styles.note)
 
 
-def param_cell(content: SheetContent, ctx: BuildContext, key: str, label: str, value: float) -> None:
-    """A labelled hyper-parameter cell (stride, padding, pool size, input scale) in the header."""
+def display_width(text: str) -> int:
+    """Width in Latin characters: a CJK (wide) character takes two."""
+    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
+
+
+def param_cell(content: SheetContent, ctx: BuildContext, key: str, label: str, value: float,
+               label_cols: int = 2, span: int = 1, num_format: str = "0") -> None:
+    """A labelled hyper-parameter cell (stride, padding, pool size, input scale) in the header; ``span``
+    merges it over that many narrow grid columns when its value needs the room."""
     grid = ctx.layout.grid(key)
-    content.text(grid.top, grid.left - 2, label, ctx.styles.label)
-    content.number(grid.top, grid.left, value, ctx.styles.param)
+    content.text(grid.top, grid.left - label_cols, label, ctx.styles.label)
+    fmt = ctx.styles.param_format(num_format)
+    if span == 1:
+        content.number(grid.top, grid.left, value, fmt)
+    else:
+        content.add(grid.top, grid.top, lambda ws, r: ws.merge_range(r, grid.left, r, grid.left + span - 1, value, fmt))
 
 
 def map_grids(plan: SheetPlan) -> list[Grid]:
@@ -247,6 +260,7 @@ def setup_table_sheet(ws: Worksheet, ctx: BuildContext, plan: SheetPlan,
         columns[first : last + 1] = [width] * (last - first + 1)
     ws.freeze_panes(HEADER_ROWS - 1, 0)
     ws.set_zoom(100)
+    ws.set_row(0, TITLE_ROW_HEIGHT)  # the 16-pt title needs more than the default 15-pt row
     print_setup(ws, ctx, plan, columns, 20)
 
 

@@ -42,6 +42,15 @@ def number_format(values: np.ndarray) -> str:
     return "0.00"
 
 
+def activation_limit(values: np.ndarray) -> float:
+    """The scale's end for feature maps: the 98th percentile of |value|, not the maximum, so that a few
+    extreme cells (often at a zero-padded border) do not wash every other cell out to white. Larger
+    values simply get the full colour."""
+    magnitudes = np.abs(values[np.isfinite(values)])
+    top = float(np.percentile(magnitudes, 98)) if magnitudes.size else 0.0
+    return float(f"{top:.3g}") if top > 0 else symmetric_limit(values)
+
+
 def symmetric_limit(*arrays: np.ndarray) -> float:
     """The largest magnitude across arrays, so that a diverging scale is centred on 0 (never 0 itself)."""
     top = max((float(np.max(np.abs(a))) for a in arrays if a.size), default=0.0)
@@ -51,7 +60,7 @@ def symmetric_limit(*arrays: np.ndarray) -> float:
 class Styles:
     """Formats for one workbook, made once and shared (XlsxWriter dedupes identical ones on save)."""
 
-    def __init__(self, wb: Workbook) -> None:
+    def __init__(self, wb: Workbook, italic_notes: bool = True) -> None:
         self.wb = wb
         self._cache: dict[tuple[tuple[str, Any], ...], Format] = {}
         base = {"font_name": "Calibri", "font_size": 10, "valign": "vcenter"}
@@ -59,14 +68,15 @@ class Styles:
         self.title = self.get(bold=True, font_size=16, font_color="#1F3864")
         self.subtitle = self.get(bold=True, font_size=12, font_color="#1F3864")
         self.text = self.get()
-        self.note = self.get(italic=True, font_color=TEXT_GREY)
+        # Italic is slanted artificially for Chinese and other scripts without italics: languages turn it off.
+        self.note = self.get(italic=italic_notes, font_color=TEXT_GREY)
         self.wrap = self.get(text_wrap=True, valign="top")
         self.label = self.get(bold=True)
         self.label_top = self.get(bold=True, valign="top")
         self.grid_title = self.get(bold=True, font_size=9, font_color="#1F3864")
         self.link = self.get(font_color="#0563C1", underline=1)
         self.link_bold = self.get(font_color="#0563C1", underline=1, bold=True, font_size=11)
-        self.param = self.get(bold=True, align="center", bg_color=INPUT_FILL, border=1, border_color="#BFBFBF")
+        self.param = self.param_format("0")
         self.big_value = self.get(bold=True, font_size=14, align="left", font_color=POSITIVE)
         self.big_number = self.get(bold=True, font_size=14, align="left", num_format="0.0000")
         self.percent = self.get(bold=True, font_size=14, align="left", num_format="0.0%")
@@ -80,6 +90,11 @@ class Styles:
             fmt = self.wb.add_format({**self.base, **props})
             self._cache[key] = fmt
         return fmt
+
+    def param_format(self, num_format: str) -> Format:
+        """A setting or choice a student may read or change: cream, boxed, bold."""
+        return self.get(bold=True, align="center", bg_color=INPUT_FILL, border=1, border_color="#BFBFBF",
+                        num_format=num_format)
 
     def grid(self, num_format: str, **props: Any) -> Format:
         """A cell of a square grid: small centred numbers in a hairline box (gridlines are hidden)."""

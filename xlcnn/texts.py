@@ -68,6 +68,12 @@ class Texts:
             raise KeyError(f"text {key!r} is not a string")
         return text.format(**values) if values else text
 
+    def flag(self, key: str) -> bool:
+        value = self.raw(key)
+        if not isinstance(value, bool):
+            raise KeyError(f"text {key!r} is not true or false")
+        return value
+
     def lines(self, key: str, **values: Any) -> list[str]:
         """A list of texts (e.g. bullet points), each formatted."""
         items = self.raw(key)

@@ -149,10 +149,11 @@ def worked_sheet(ctx: BuildContext, plan: SheetPlan) -> SheetContent:
     check = lay.grid("worked_check")
     d = diff.cell(0, 0)
     same, different = t("worked.same"), t("worked.different")
+    quoted_same, quoted_different = (text.replace('"', '""') for text in (same, different))
     content.text(check.top, LEFT, labels[-1], st.label)
-    verdict = same if abs(float(v.diff)) <= 1e-9 else different
-    content.formula(check.top, check.left, f'=IF(MAX({d},-{d})<={CHECK_TOLERANCE},"{same}","{different}")',
-                    verdict, st.big_value)
+    verdict = same if abs(v.diff) <= 1e-9 else different
+    check_formula = f'=IF(MAX({d},-{d})<={CHECK_TOLERANCE},"{quoted_same}","{quoted_different}")'
+    content.formula(check.top, check.left, check_formula, verdict, st.big_value)
 
     # Where each map's cell (1, 1) is on the Conv 1 sheet, 1-based: the lookup above needs it.
     content.text(origin_rows.title_row - 1, origin_rows.left - 1, t("worked.origins"), st.grid_title)

@@ -12,7 +12,7 @@ from xlsxwriter.worksheet import Worksheet
 
 from xlcnn.layout import SheetPlan, WindowRefs
 from xlcnn.sheet import BuildContext, SheetContent, map_grids, param_cell, setup_grid_sheet, stage_header
-from xlcnn.styles import diverging_scale, number_format, symmetric_limit
+from xlcnn.styles import activation_limit, diverging_scale, number_format, symmetric_limit
 
 
 def pad(x: np.ndarray, padding: int) -> np.ndarray:
@@ -127,7 +127,7 @@ def conv_sheet(ctx: BuildContext, plan: SheetPlan) -> SheetContent:
     c_in, h_in, w_in = block.in_shape
     filters, oh, ow = block.conv_shape
     maps = ctx.trace.blocks[k - 1].conv
-    limit = symmetric_limit(maps)
+    limit = activation_limit(maps)
     scaled = k == 1 and arch.input.scale != 1.0
     content = SheetContent()
     stage_header(content, ctx, t("conv.title", k=k), [

@@ -55,7 +55,7 @@ def dense_sheet(ctx: BuildContext, plan: SheetPlan) -> SheetContent:
     def emit(ws: Worksheet, row: int) -> None:
         i = row - matrix.top
         f, r, c = position(i, last)
-        ws.write_string(row, source.left, f"{i + 1}  (map {f + 1}, {r + 1}, {c + 1})")
+        ws.write_string(row, source.left, t("dense.source_row", i=i + 1, f=f + 1, r=r + 1, c=c + 1))
         for col in range(classes):
             ws.write_number(row, matrix.left + col, float(weights.dense_w[i, col]), wfmt)
 

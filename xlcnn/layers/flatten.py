@@ -7,7 +7,7 @@ from xlsxwriter.worksheet import Worksheet
 
 from xlcnn.layout import LEFT, SheetPlan
 from xlcnn.sheet import BuildContext, SheetContent, setup_table_sheet, stage_header
-from xlcnn.styles import number_format, sequential_scale
+from xlcnn.styles import activation_limit, number_format, sequential_scale
 
 
 def forward(x: np.ndarray) -> np.ndarray:
@@ -37,7 +37,7 @@ def flatten_sheet(ctx: BuildContext, plan: SheetPlan) -> SheetContent:
     shape = last.pool_shape
     c, h, w = shape
     values = ctx.trace.flatten
-    limit = float(values.max()) or 1.0
+    limit = activation_limit(values)
     content = SheetContent()
     stage_header(content, ctx, t("flatten.title"), [
         t("flatten.what", c=c, h=h, w=w, n=values.size), t("flatten.formula"),

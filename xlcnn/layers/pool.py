@@ -14,7 +14,7 @@ from xlsxwriter.worksheet import Worksheet
 
 from xlcnn.layout import SheetPlan, WindowRefs
 from xlcnn.sheet import BuildContext, SheetContent, map_grids, param_cell, setup_grid_sheet, stage_header
-from xlcnn.styles import number_format, sequential_scale
+from xlcnn.styles import activation_limit, number_format, sequential_scale
 
 
 def windows(x: np.ndarray, size: int, stride: int) -> np.ndarray:
@@ -55,7 +55,7 @@ def pool_sheet(ctx: BuildContext, plan: SheetPlan) -> SheetContent:
     c, h_in, w_in = block.conv_shape
     _, h, w = block.pool_shape
     maps = ctx.trace.blocks[k - 1].pool
-    limit = float(maps.max()) or 1.0
+    limit = activation_limit(maps)
     pad = lay.grid(f"pool{k}_out1").pad
     content = SheetContent()
     stage_header(content, ctx, t("pool.title", k=k), [

@@ -9,7 +9,7 @@ from xlsxwriter.worksheet import Worksheet
 
 from xlcnn.layout import CellRefs, SheetPlan
 from xlcnn.sheet import BuildContext, SheetContent, map_grids, setup_grid_sheet, stage_header
-from xlcnn.styles import number_format, sequential_scale
+from xlcnn.styles import activation_limit, number_format, sequential_scale
 
 
 def forward(x: np.ndarray) -> np.ndarray:
@@ -33,7 +33,7 @@ def relu_sheet(ctx: BuildContext, plan: SheetPlan) -> SheetContent:
     k, t, st, lay, name = plan.block, ctx.texts, ctx.styles, ctx.layout, plan.name
     c, h, w = ctx.model.arch.blocks[k - 1].conv_shape
     maps = ctx.trace.blocks[k - 1].relu
-    limit = float(maps.max()) or 1.0
+    limit = activation_limit(maps)
     content = SheetContent()
     stage_header(content, ctx, t("relu.title", k=k), [
         t("relu.what"), t("relu.formula"), t("relu.shape", c=c, h=h, w=w),
