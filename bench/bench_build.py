@@ -64,7 +64,7 @@ def record_cells(model: Model, image: Path) -> list[tuple[str, list[tuple[str, t
     layout = wbmod.Layout(model.arch, teaching=True)
     scratch = Workbook(io.BytesIO(), {"in_memory": True})
     ctx = BuildContext(layout, model, trace, Styles(scratch), wbmod.load_texts("en"),
-                       ImageInfo(image.name, (200, 200), "crop", b""), wbmod.default_choice(trace))
+                       ImageInfo(image.name, (200, 200), "crop", b""), wbmod.default_choice(trace, model))
     sheets = []
     for plan in layout.sheets:
         recorder = CallRecorder()

@@ -16,15 +16,27 @@ from xlcnn.engine import Trace
 from xlcnn.layers.conv import pad
 from xlcnn.layout import LEFT, Grid, SheetPlan, conv_sheet, filters_sheet
 from xlcnn.sheet import BuildContext, SheetContent, param_cell, setup_grid_sheet, stage_header
+from xlcnn.spec import Model
 from xlcnn.styles import diverging_scale, number_format, symmetric_limit
 
 CHECK_TOLERANCE = "1E-9"
 
 
-def default_choice(trace: Trace) -> tuple[int, int, int]:
-    """Map 1's strongest cell (1-based map, row, column): a place where the filter found something."""
-    maps = trace.blocks[0].conv
-    i, j = np.unravel_index(int(np.argmax(maps[0])), maps[0].shape)
+def default_choice(trace: Trace, model: Model) -> tuple[int, int, int]:
+    """Map 1's strongest cell (1-based map, row, column): a place where the filter found something.
+
+    Cells whose window overlaps the zero padding are passed over when there are others, so the example
+    multiplies real pixels.
+    """
+    conv = model.arch.blocks[0].conv
+    _, h, w = model.arch.blocks[0].in_shape
+    scores = trace.blocks[0].conv[0].copy()
+    rows = np.arange(scores.shape[0]) * conv.stride - conv.padding
+    cols = np.arange(scores.shape[1]) * conv.stride - conv.padding
+    inside = ((rows >= 0) & (rows + conv.kernel <= h))[:, None] & ((cols >= 0) & (cols + conv.kernel <= w))[None, :]
+    if inside.any():
+        scores[~inside] = -np.inf
+    i, j = np.unravel_index(int(np.argmax(scores)), scores.shape)
     return 1, int(i) + 1, int(j) + 1
 
 
@@ -68,7 +80,7 @@ def worked_sheet(ctx: BuildContext, plan: SheetPlan) -> SheetContent:
     block = arch.blocks[0]
     k, channels, filters = block.conv.kernel, block.in_shape[0], block.conv.filters
     _, oh, ow = block.conv_shape
-    choice = ctx.worked or default_choice(ctx.trace)
+    choice = ctx.worked or default_choice(ctx.trace, ctx.model)
     v = worked_values(ctx, choice)
     content = SheetContent()
     stage_header(content, ctx, t("worked.title"), [
