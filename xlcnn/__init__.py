@@ -23,6 +23,7 @@ from xlcnn.errors import (
     XlcnnError,
 )
 from xlcnn.image import load_image, read_image
+from xlcnn.modify import modify_model
 from xlcnn.spec import Architecture, Model, Provenance, Weights
 from xlcnn.templates import list_templates, load_model, save_model
 from xlcnn.version import __version__
@@ -62,6 +63,7 @@ __all__ = [
     "list_templates",
     "load_image",
     "load_model",
+    "modify_model",
     "read_image",
     "save_model",
     "train_model",

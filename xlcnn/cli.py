@@ -6,20 +6,24 @@ Nothing here computes anything; each command is a thin wrapper over a public fun
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from xlcnn.errors import XlcnnError
 from xlcnn.handout import write_handout
 from xlcnn.libreoffice import DEFAULT_TIMEOUT
+from xlcnn.modify import Size, modify_model
 from xlcnn.spec import FIT_MODES, FitMode
 from xlcnn.templates import list_templates, load_model
 from xlcnn.texts import DEFAULT_LANGUAGE
-from xlcnn.verify import VerifyReport, format_report, verify_workbook
 from xlcnn.version import __version__
 from xlcnn.workbook import build_workbook
+
+if TYPE_CHECKING:  # verify (and openpyxl) load only when a command needs them: the CLI starts faster
+    from xlcnn.verify import VerifyReport
 
 
 class _Group(click.Group):
@@ -49,11 +53,12 @@ def cli() -> None:
 
 
 @cli.command("build")
-@click.argument("image", type=click.Path(path_type=Path))
-@click.option("-o", "--output", type=click.Path(path_type=Path),
+@click.argument("image", type=click.Path(path_type=Path, readable=False))  # xlcnn checks it, with its own words
+@click.option("-o", "--output", type=click.Path(path_type=Path, readable=False),
               help="The workbook to write (.xlsx). Default: the image's name with .xlsx, in this folder.")
 @click.option("-m", "--model", "model_name", default="default", show_default=True, metavar="NAME|DIR",
-              help="A built-in template (see 'xlcnn templates') or a template folder.")
+              help="A built-in template (see 'xlcnn templates') or a template folder (./NAME for a folder named "
+                   "like a built-in).")
 @click.option("-l", "--label", metavar="CLASS", help="The true class for the loss. Default: the predicted class.")
 @click.option("--fit", type=click.Choice(FIT_MODES), default=None,
               help="How to bring the image to the model's size: centre-crop (default), pad with white, or stretch.")
@@ -64,10 +69,29 @@ def cli() -> None:
 @click.option("--pdf", is_flag=True, help="Also print the workbook to a PDF handout beside it (needs LibreOffice).")
 @click.option("--verify", "verify", is_flag=True,
               help="Then recalculate the workbook in LibreOffice and check every formula (as 'xlcnn verify').")
+@click.option("--size", callback=lambda ctx, param, value: _size(value), metavar="N|HxW",
+              help="Change the model's input size: N×N, or height × width.")
+@click.option("--filters", callback=lambda ctx, param, value: _ints(value), metavar="N[,N…]",
+              help="Change the filters of every conv block (one number) or of each (one per block).")
+@click.option("--kernel", callback=lambda ctx, param, value: _ints(value), metavar="N[,N…]",
+              help="Change the conv kernel size (N×N), for every block or per block.")
+@click.option("--stride", callback=lambda ctx, param, value: _ints(value), metavar="N[,N…]",
+              help="Change the conv stride, for every block or per block.")
+@click.option("--padding", callback=lambda ctx, param, value: _ints(value), metavar="N[,N…]",
+              help="Change the conv zero padding, for every block or per block.")
+@click.option("--pool", callback=lambda ctx, param, value: _ints(value), metavar="N[,N…]",
+              help="Change the max pool size (and stride), for every block or per block.")
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True, metavar="N",
+              help="Seeds the random weights of layers that the options above reshape (they are not trained).")
 @click.option("-q", "--quiet", is_flag=True, help="Print nothing but errors.")
 def build_command(image: Path, output: Path | None, model_name: str, label: str | None, fit: FitMode | None,
-                  lang: str, worked: tuple[int, int, int] | None, pdf: bool, verify: bool, quiet: bool) -> None:
+                  lang: str, worked: tuple[int, int, int] | None, pdf: bool, verify: bool, size: Size | None,
+                  filters: tuple[int, ...] | None, kernel: tuple[int, ...] | None, stride: tuple[int, ...] | None,
+                  padding: tuple[int, ...] | None, pool: tuple[int, ...] | None, seed: int, quiet: bool) -> None:
     """Build the workbook of a CNN running on IMAGE.
+
+    The architecture options reshape the chosen model; layers whose weights no longer fit get random weights
+    (see --seed), and the workbook's model card says which.
 
     \b
     Examples:
@@ -75,9 +99,12 @@ def build_command(image: Path, output: Path | None, model_name: str, label: str 
       xlcnn build photo.jpg --model tiny --label vertical
       xlcnn build cat.png --model ./my-model --fit pad
       xlcnn build photo.jpg --model tiny --pdf --lang zh
+      xlcnn build photo.jpg --size 128 --filters 16    # a bigger, untrained network
     """
     out = output if output is not None else Path(image.stem + ".xlsx")
-    result = build_workbook(image, out, model=model_name, label=label, fit=fit, lang=lang, worked=worked)
+    net = modify_model(load_model(model_name), size=size, filters=filters, kernel=kernel, stride=stride,
+                       padding=padding, pool=pool, seed=seed)
+    result = build_workbook(image, out, model=net, label=label, fit=fit, lang=lang, worked=worked)
     for warning in result.warnings:
         click.echo(f"Warning: {warning}", err=True)
     if not quiet:
@@ -92,6 +119,8 @@ def build_command(image: Path, output: Path | None, model_name: str, label: str 
         if not quiet:
             click.echo(f"Wrote {handout}: the printed handout.")
     if verify:
+        from xlcnn.verify import verify_workbook
+
         _show_verification(verify_workbook(result.path), as_json=False, quiet=quiet)
 
 
@@ -115,6 +144,8 @@ def verify_command(workbook: Path, as_json: bool, timeout: float, no_cache_check
       xlcnn verify photo.xlsx --json > report.json
       xlcnn verify edited.xlsx --no-cache-check     # saved by openpyxl, which stores no values
     """
+    from xlcnn.verify import verify_workbook
+
     report = verify_workbook(workbook, timeout=timeout, check_cache=not no_cache_check)
     _show_verification(report, as_json=as_json, quiet=False)
 
@@ -129,8 +160,44 @@ def _cell(value: str | None) -> tuple[int, int, int] | None:
     return int(parts[0]), int(parts[1]), int(parts[2])
 
 
+_WHOLE = re.compile(r"^\s*[+-]?\d+\s*$")
+
+
+def _whole(text: str) -> int | None:
+    """A whole number, or None; one with hundreds of digits is a usage error of its own."""
+    if not _WHOLE.match(text):
+        return None
+    if len(text.strip()) > 100:
+        raise click.BadParameter(f"{text.strip()[:20]}… has {len(text.strip())} characters: far too large a number")
+    return int(text)
+
+
+def _ints(value: str | None) -> tuple[int, ...] | None:
+    """``N`` or ``N,N,…`` → whole numbers (a usage error otherwise); their ranges are the library's to check."""
+    if value is None:
+        return None
+    numbers = [_whole(part) for part in value.split(",")]
+    if not all(n is not None for n in numbers):
+        raise click.BadParameter(f"{value!r} is not a whole number or a list of them (e.g. 8 or 4,8)")
+    return tuple(n for n in numbers if n is not None)
+
+
+def _size(value: str | None) -> Size | None:
+    """``N`` or ``HxW`` → a side or (height, width) (a usage error otherwise)."""
+    if value is None:
+        return None
+    parts = [_whole(part) for part in re.split(r"[x×X]", value)]
+    if len(parts) == 1 and parts[0] is not None:
+        return parts[0]
+    if len(parts) == 2 and parts[0] is not None and parts[1] is not None:
+        return parts[0], parts[1]
+    raise click.BadParameter(f"{value!r} is not N or HxW (whole numbers, e.g. 64 or 48x64)")
+
+
 def _show_verification(report: VerifyReport, as_json: bool, quiet: bool) -> None:
     """The report on stdout; a failure also as one ``Error:`` line on stderr, with exit code 1."""
+    from xlcnn.verify import format_report
+
     if as_json:
         click.echo(json.dumps(report.to_dict(), indent=2, ensure_ascii=False))
     elif not quiet:
@@ -238,7 +305,9 @@ def train_command(photos: Path | None, dataset: str | None, output: Path, templa
         took = f"{minutes} min {seconds} s" if minutes else f"{seconds} s"
         click.echo(f"Wrote {folder}/ (model.toml, weights.npz) in {took}.")
         click.echo(f"Classes: {', '.join(model.classes)}. Validation accuracy: {score}.")
-        click.echo(f"Build a workbook with it: xlcnn build IMAGE --model {folder}")
+        # A bare name would mean a built-in template; a path (./name) means this folder.
+        shown = folder.as_posix() if "/" in folder.as_posix() else f"./{folder.as_posix()}"
+        click.echo(f"Build a workbook with it: xlcnn build IMAGE --model {shown}")
 
 
 def main() -> None:

@@ -142,7 +142,7 @@ class Architecture:
 class Provenance:
     """How the weights were made; the Guide's model card shows it."""
 
-    method: str  # "trained", "hand-set" or "random"
+    method: str  # "trained", "hand-set", "random" or "modified"
     summary: str  # one sentence for the model card
     dataset: str = ""
     seed: int | None = None

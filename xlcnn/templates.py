@@ -66,19 +66,25 @@ def list_templates() -> list[str]:
 
 
 def resolve_template(name_or_dir: str | os.PathLike[str]) -> Path:
-    """A built-in template's name, or a path to a template folder → the folder."""
+    """A built-in template's name, or a path to a template folder → the folder.
+
+    A bare name (text without a slash, not starting with ".") means a built-in when there is one of that name,
+    else a folder of that name here; ``./tiny`` (or a ``Path`` object) is always a folder.
+    """
     text = str(name_or_dir)
     path = Path(text)
-    looks_like_path = path.is_absolute() or "/" in text or "\\" in text or text.startswith(".")
+    looks_like_path = (not isinstance(name_or_dir, str) or path.is_absolute() or "/" in text or "\\" in text
+                       or text.startswith("."))
+    known = [] if looks_like_path else list_templates()
+    if text in known:
+        # A bare built-in name always means the built-in, even beside a folder of that name: ./tiny is the folder.
+        return templates_root() / text
     if path.is_dir() and (looks_like_path or (path / MODEL_FILE).exists()):
         return path
     if looks_like_path:
         if path.exists():
             raise ModelError(f"{path}: not a template folder (it is a file; give the folder holding {MODEL_FILE})")
         raise ModelError(f"{path}: no such template folder")
-    known = list_templates()
-    if text in known:
-        return templates_root() / text
     raise ModelError(f"unknown template {text!r} (built-in templates: {', '.join(known)}; or give a folder path)")
 
 
@@ -252,6 +258,10 @@ def check_label(label: object, where: str) -> str:
         # MATCH(…, 0) treats these as wildcards in Excel and LibreOffice, so the loss could pick the
         # wrong class.
         raise ValueError(f"{where} {label!r} contains *, ? or ~ (spreadsheet wildcards)")
+    if label.casefold() in ("true", "false"):
+        # A dropdown (or typing it) would enter the boolean TRUE/FALSE, which MATCH would not find among text.
+        raise ValueError(f"{where} {label!r} would become the spreadsheet boolean {label.upper()}; give classes "
+                         f"other names")
     if _NUMBER.match(label):
         # A dropdown would enter it as a number, which MATCH would not find among text labels.
         raise ValueError(f"{where} {label!r} is a plain number; give classes names")
@@ -336,22 +346,28 @@ def _parse_layers(
     return tuple(convs)
 
 
-def check_shapes(arch: Architecture, where: str) -> None:
-    """Every layer must get an input at least as large as its window."""
+def shape_problem(arch: Architecture) -> tuple[int, str, str] | None:
+    """The first layer whose window does not fit its input → (its index in ``layers``, the field at fault, what
+    is wrong), or None when every layer fits."""
     for block in arch.blocks:
         _, h, w = block.in_shape
         conv, first = block.conv, 3 * (block.index - 1)  # conv k is layers[3(k-1)], its pool two later
         if conv.kernel > min(h, w) + 2 * conv.padding:
-            raise ModelError(
-                f"{where}: layers[{first}].kernel: conv {block.index}'s {conv.kernel}×{conv.kernel} kernel does "
-                f"not fit its {h}×{w} input with padding {conv.padding}"
-            )
+            return first, "kernel", (f"conv {block.index}'s {conv.kernel}×{conv.kernel} kernel does not fit its "
+                                     f"{h}×{w} input with padding {conv.padding}")
         _, ch, cw = block.conv_shape
         if block.pool.size > min(ch, cw):
-            raise ModelError(
-                f"{where}: layers[{first + 2}].size: pool {block.index}'s {block.pool.size}×{block.pool.size} "
-                f"window does not fit conv {block.index}'s {ch}×{cw} output"
-            )
+            return first + 2, "size", (f"pool {block.index}'s {block.pool.size}×{block.pool.size} window does not "
+                                       f"fit conv {block.index}'s {ch}×{cw} output")
+    return None
+
+
+def check_shapes(arch: Architecture, where: str) -> None:
+    """Every layer must get an input at least as large as its window."""
+    problem = shape_problem(arch)
+    if problem is not None:
+        index, key, text = problem
+        raise ModelError(f"{where}: layers[{index}].{key}: {text}")
 
 
 def _parse_architecture(config: Mapping[str, Any], path: Path) -> Architecture:

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import io
 import os
+import secrets
+import stat
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -17,12 +19,13 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image
+from xlsxwriter.exceptions import FileCreateError
 from xlsxwriter.workbook import Workbook
 from xlsxwriter.worksheet import Worksheet
 
 from xlcnn import guide, limits, pixels, shapes, worked
 from xlcnn.engine import Trace, forward
-from xlcnn.errors import OptionError, OutputError
+from xlcnn.errors import OptionError, OutputError, one_line
 from xlcnn.image import fit_image, read_image
 from xlcnn.layers import conv, dense, flatten, pool, relu, softmax
 from xlcnn.layout import Layout, SheetPlan
@@ -69,14 +72,16 @@ class BuildResult:
 
 def check_output(output: Path, image: Path) -> None:
     """Refuse an output path that cannot or must not be written, before any work is done."""
-    if output.suffix.lower() != ".xlsx":
-        raise OutputError(f"{output}: the output must be an .xlsx file")
     if output.is_dir():
         raise OutputError(f"{output}: is a directory; give a file name ending in .xlsx")
+    if output.suffix.lower() != ".xlsx":
+        raise OutputError(f"{output}: the output must be an .xlsx file")
     parent = output.parent
     if not parent.is_dir():
+        if parent.exists():
+            raise OutputError(f"{output}: {parent} is not a folder")
         raise OutputError(f"{output}: the folder {parent} does not exist")
-    if output.exists() and image.exists() and output.resolve() == image.resolve():
+    if output.exists() and image.exists() and os.path.samefile(output, image):
         raise OutputError(f"{output}: is the input image; choose another output file")
     if not os.access(parent, os.W_OK | os.X_OK):
         raise OutputError(f"{output}: permission denied (cannot write in {parent})")
@@ -114,16 +119,17 @@ def build_workbook(
     net = model if isinstance(model, Model) else load_model(model)
     texts = load_texts(lang)
     check_output(out, image_path)
+    layout = Layout(net.arch, teaching=True)
+    limits.check_architecture(layout)  # before the image is read or the engine runs: a model too big is refused now
     source = read_image(image_path)
     spec = net.arch.input
     mode: FitMode = fit or spec.fit
     fitted = fit_image(source.rgb, spec.height, spec.width, mode)
-    trace = forward(fitted, net, label)
-    choice = check_worked(worked, net) if worked is not None else default_choice(trace)
-    layout = Layout(net.arch, teaching=True)
     colours, _ = pixels.image_colours(fitted)
     est = limits.estimate(layout, len(np.unique(colours.reshape(-1, 3), axis=0)))
     warnings = limits.check(est)
+    trace = forward(fitted, net, label)
+    choice = check_worked(worked, net) if worked is not None else default_choice(trace, net)
     info = ImageInfo(image_path.name, source.size, mode, thumbnail(fitted))
     counted: list[int] = []
     _write_atomically(out, lambda path: counted.append(_write(path, layout, net, trace, texts, info, choice)))
@@ -141,23 +147,60 @@ def check_worked(choice: tuple[int, int, int], model: Model) -> tuple[int, int, 
 
 
 def _write_atomically(out: Path, write: Callable[[Path], None]) -> None:
-    """Write through a temporary file in the same folder, renamed into place only when complete."""
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{out.stem}.", suffix=".xlsx.tmp", dir=out.parent)
-    os.close(fd)
-    tmp = Path(tmp_name)
+    """Write through a temporary file in the same folder, renamed into place only when complete.
+
+    The temporary file is created like any new file (so it gets the usual permissions, not mkstemp's 0600), or
+    takes the permissions of the file it replaces. Whatever stops the writing — an error, a full disk, Ctrl+C —
+    the temporary file is removed and an earlier file at ``out`` is left as it was.
+    """
+    tmp = _temporary_file(out)
     try:
-        write(tmp)
-        os.replace(tmp, out)
+        try:
+            if out.exists():
+                os.chmod(tmp, stat.S_IMODE(out.stat().st_mode))
+            write(tmp)
+            os.replace(tmp, out)
+        except (OSError, FileCreateError) as exc:
+            raise OutputError(f"{out}: cannot be written ({_reason(exc)})") from None
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
 
 
+def _temporary_file(out: Path) -> Path:
+    """A new, empty ``.<name>.<random>.xlsx.tmp`` beside ``out``, created with the process's umask."""
+    for _ in range(100):
+        tmp = out.parent / f".{out.stem}.{secrets.token_hex(4)}.xlsx.tmp"
+        try:
+            os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+        except FileExistsError:
+            continue
+        except OSError as exc:
+            raise OutputError(f"{out}: cannot be written ({_reason(exc)})") from None
+        return tmp
+    raise OutputError(f"{out}: cannot be written (no free temporary file name in {out.parent})")
+
+
+def _reason(exc: BaseException) -> str:
+    """An OSError's own words ("No space left on device"), also when XlsxWriter wraps it."""
+    inner = exc.args[0] if isinstance(exc, FileCreateError) and exc.args else exc
+    if isinstance(inner, OSError) and inner.strerror:
+        return inner.strerror
+    return one_line(str(inner)) or type(inner).__name__
+
+
 def _write(path: Path, layout: Layout, model: Model, trace: Trace, texts: Texts, info: ImageInfo,
            worked: tuple[int, int, int], worksheet_class: type[Worksheet] = FormulaSheet) -> int:
     """Write the workbook to ``path``; → how many formulas it holds."""
-    # Constant-memory mode flushes each row as the next begins: memory stays flat however big the image.
-    wb = Workbook(str(path), {"constant_memory": True, "strings_to_numbers": False,
+    # Constant-memory mode flushes each row as the next begins: memory stays flat however big the image. The
+    # rows go to XlsxWriter's temporary files, kept in a folder of our own that is removed whatever happens.
+    with tempfile.TemporaryDirectory(prefix="xlcnn-", ignore_cleanup_errors=True) as scratch:
+        return _write_in(path, scratch, layout, model, trace, texts, info, worked, worksheet_class)
+
+
+def _write_in(path: Path, scratch: str, layout: Layout, model: Model, trace: Trace, texts: Texts, info: ImageInfo,
+              worked: tuple[int, int, int], worksheet_class: type[Worksheet]) -> int:
+    wb = Workbook(str(path), {"constant_memory": True, "tmpdir": scratch, "strings_to_numbers": False,
                               "strings_to_formulas": False, "strings_to_urls": False})
     try:
         wb.set_properties({
@@ -167,7 +210,7 @@ def _write(path: Path, layout: Layout, model: Model, trace: Trace, texts: Texts,
             "comments": f"Made by xlcnn {__version__}",
             "created": FIXED_TIMESTAMP,
         })
-        ctx = BuildContext(layout, model, trace, Styles(wb), texts, info, worked)
+        ctx = BuildContext(layout, model, trace, Styles(wb, texts.flag("style.italic_notes")), texts, info, worked)
         sheets = []
         for plan in layout.sheets:
             content = BUILDERS[plan.kind](ctx, plan)
@@ -177,6 +220,9 @@ def _write(path: Path, layout: Layout, model: Model, trace: Trace, texts: Texts,
             wb.define_name(name, ref)
     except BaseException:
         wb.fileclosed = True  # abandon it: the caller deletes the temporary file
+        for ws in wb.worksheets():
+            if ws.row_data_fh is not None:
+                ws.row_data_fh.close()  # so that the scratch folder can be removed (Windows keeps open files)
         raise
     wb.close()
     return sum(getattr(ws, "formulas", 0) for ws in sheets)
