@@ -80,7 +80,7 @@ def softmax_sheet(ctx: BuildContext, plan: SheetPlan) -> SheetContent:
     labels_, logits, zmax, exp, total, probs, predicted, best = (lay.grid(key) for key in keys)
     content = SheetContent()
     stage_header(content, ctx, t("softmax.title"), [
-        t("softmax.what"), t("softmax.formula"), t("softmax.shape", classes=k), "",
+        t("softmax.what"), t("softmax.formula"), t("softmax.shape", classes=k), t("legend.probability"),
     ])
     _row_labels(content, ctx, [labels_, logits, zmax, exp, total, probs, predicted, best], t.lines("softmax.rows"))
     dense_labels, dense_logits = lay.cells("labels", name), lay.cells("logits", name)
