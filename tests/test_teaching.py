@@ -10,10 +10,10 @@ from pathlib import Path
 import numpy as np
 import openpyxl
 import pytest
-
 from factories import make_model
 from helpers import assert_stage_matches
 from workbooks import Book, recalculated
+
 from xlcnn import build_workbook, forward, load_image, load_model
 from xlcnn.layers.conv import pad
 from xlcnn.spec import Model
