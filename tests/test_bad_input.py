@@ -681,7 +681,7 @@ def test_a_build_that_fails_half_way_leaves_the_earlier_file_and_no_temporary_fi
 
 
 @pytest.mark.parametrize(("error", "message"), [
-    (KeyboardInterrupt(), "interrupted; nothing was written"),
+    (KeyboardInterrupt(), "interrupted; no file was left half-written"),
     (OSError(errno.ENOSPC, os.strerror(errno.ENOSPC)), "{out}: cannot be written (" + os.strerror(errno.ENOSPC) + ")"),
 ], ids=["Ctrl+C", "disk full"])
 def test_an_interrupted_build_through_the_cli(here: Path, scratch: Path, monkeypatch: pytest.MonkeyPatch,

@@ -275,3 +275,73 @@ def test_a_probability_that_underflows_gives_an_error_loss_everywhere(soffice: s
     assert book.values("loss")[0, 0] == "#NUM!"
     report = verify_workbook(out)
     assert report.ok, report.summary()
+
+
+ALLOWED_FUNCTIONS = {"SUMPRODUCT", "SUM", "MAX", "EXP", "LN", "INDEX", "MATCH", "IF", "INT"}
+
+
+def test_formulas_use_only_functions_every_spreadsheet_has(tmp_path: Path) -> None:
+    """DESIGN.md's subset, no array formulas, MATCH always exact, and the spreadsheets' length limit."""
+    import re
+
+    for name in list_templates():
+        out = tmp_path / f"{name}.xlsx"
+        build_workbook(picture(tmp_path / "picture.png"), out, model=name)
+        with zipfile.ZipFile(out) as z:
+            xml = "".join(z.read(n).decode() for n in z.namelist() if n.startswith("xl/worksheets/sheet"))
+        formulas = re.findall(r"<f>(.*?)</f>", xml)
+        assert formulas and "t=\"array\"" not in xml
+        assert max(map(len, formulas)) <= 8192
+        text = [re.sub(r'"[^"]*"', '""', f) for f in formulas]  # string literals are not calls
+        used = {m for f in text for m in re.findall(r"([A-Z][A-Z0-9.]*)\(", f)}
+        assert used <= ALLOWED_FUNCTIONS, used - ALLOWED_FUNCTIONS
+        assert all(f.count("MATCH(") == f.count(",0)") for f in text if "MATCH(" in f)
+
+
+def test_a_model_made_in_code_is_checked_like_a_template(tmp_path: Path) -> None:
+    """Labels MATCH would misread and shapes that cannot fit are refused before anything is written."""
+    base = load_model("tiny")
+    arch = base.arch
+    for classes, message in [(("ab", "a*", "c"), "wildcards"), (("Cat", "cat", "dog"), "duplicate class")]:
+        model = Model("odd", "odd", "", type(arch)(arch.input, arch.convs, classes), base.weights, base.provenance)
+        with pytest.raises(ModelError, match=message):
+            build_workbook(picture(tmp_path / "picture.png"), tmp_path / "odd.xlsx", model=model)
+    small = make_model(4, 4, [(1, 3, 1, 1, 2, 2)])
+    wide = type(small.arch)(small.arch.input, ((type(small.arch.convs[0][0])(1, 7, 1, 0), small.arch.convs[0][1]),),
+                            small.arch.classes)
+    with pytest.raises(ModelError, match="kernel does not fit"):
+        build_workbook(picture(tmp_path / "picture.png"), tmp_path / "odd.xlsx",
+                       model=Model("w", "w", "", wide, small.weights, small.provenance))
+    assert not (tmp_path / "odd.xlsx").exists()
+
+
+def test_a_file_name_too_long_is_one_line_not_a_traceback(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from xlcnn.cli import cli
+
+    out = tmp_path / ("a" * 300 + ".xlsx")
+    result = CliRunner().invoke(cli, ["build", str(picture(tmp_path / "p.png")), "-o", str(out)])
+    assert result.exit_code == 1, result.output
+    assert "Traceback" not in result.output
+    assert result.output.strip().splitlines()[-1] == f"Error: {out}: File name too long"
+
+
+@pytest.mark.libreoffice
+def test_pdf_handout_prints_every_stage_of_tiny_on_its_own_page(soffice: str, tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from xlcnn.cli import cli
+
+    out = tmp_path / "tiny.xlsx"
+    result = CliRunner().invoke(cli, ["build", str(picture(tmp_path / "p.png")), "-o", str(out), "--model", "tiny",
+                                      "--pdf"])
+    assert result.exit_code == 0, result.output
+    pdf = tmp_path / "tiny.pdf"
+    assert result.output.splitlines()[-1] == f"Wrote {pdf}: the printed handout."
+    data = pdf.read_bytes()
+    assert data.startswith(b"%PDF")
+    sheets = len(Book.open(out).formulas.worksheets)
+    pages = len(__import__("re").findall(rb"/Type\s*/Page[^s]", data))
+    # One page per sheet, but the Guide (two pages of text): each stage fits on one page.
+    assert pages == sheets + 1, (pages, sheets)

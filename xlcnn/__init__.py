@@ -22,6 +22,7 @@ from xlcnn.errors import (
     WorkbookError,
     XlcnnError,
 )
+from xlcnn.handout import write_handout
 from xlcnn.image import load_image, read_image
 from xlcnn.modify import modify_model
 from xlcnn.spec import Architecture, Model, Provenance, Weights
@@ -68,5 +69,6 @@ __all__ = [
     "save_model",
     "train_model",
     "verify_workbook",
+    "write_handout",
     "write_template",
 ]

@@ -12,9 +12,9 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from xlcnn import write_handout
 from xlcnn.errors import XlcnnError
-from xlcnn.handout import write_handout
-from xlcnn.libreoffice import DEFAULT_TIMEOUT
+from xlcnn.libreoffice import DEFAULT_TIMEOUT, find_soffice
 from xlcnn.modify import Size, modify_model
 from xlcnn.spec import FIT_MODES, FitMode
 from xlcnn.templates import list_templates, load_model
@@ -35,7 +35,10 @@ class _Group(click.Group):
         except XlcnnError as exc:
             raise click.ClickException(str(exc)) from None
         except KeyboardInterrupt:
-            raise click.ClickException("interrupted; nothing was written") from None
+            raise click.ClickException("interrupted; no file was left half-written") from None
+        except OSError as exc:  # a file-system refusal the library did not foresee (a name too long, …)
+            where = f"{exc.filename}: " if exc.filename else ""
+            raise click.ClickException(f"{where}{exc.strerror or exc}") from None
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
@@ -101,6 +104,8 @@ def build_command(image: Path, output: Path | None, model_name: str, label: str 
       xlcnn build photo.jpg --model tiny --pdf --lang zh
       xlcnn build photo.jpg --size 128 --filters 16    # a bigger, untrained network
     """
+    if pdf or verify:
+        find_soffice()  # say LibreOffice is missing before building, not after
     out = output if output is not None else Path(image.stem + ".xlsx")
     net = modify_model(load_model(model_name), size=size, filters=filters, kernel=kernel, stride=stride,
                        padding=padding, pool=pool, seed=seed)

@@ -76,10 +76,9 @@ class Trace:
         return out
 
 
-def true_index_of(model: Model, true_label: str | None) -> int:
-    """The index of ``true_label`` among the model's classes (the first class when none is given)."""
-    if true_label is None:
-        return 0
+def true_index_of(model: Model, true_label: str) -> int:
+    """The index of ``true_label`` among the model's classes (exactly: the spreadsheet's dropdown offers
+    them as they are)."""
     try:
         return model.classes.index(true_label)
     except ValueError:

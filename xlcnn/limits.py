@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from xlcnn.errors import LimitError
+from xlcnn.layers.conv import ConvFormulas
 from xlcnn.layout import MAX_COLS, MAX_ROWS, Layout
 from xlcnn.pixels import MAX_IMAGE_COLOURS
 
@@ -93,25 +94,11 @@ def count_constants(layout: Layout, image_pixels: int) -> int:
 def longest_conv_formula(layout: Layout) -> int:
     """The length of the longest convolution formula: the last filter's bottom-right cell, whose references
     (last rows, last columns, last kernels) are the longest on each sheet."""
-    arch = layout.arch
     longest = 0
-    for block in arch.blocks:
-        k, conv = block.index, block.conv
-        sheet = layout.grids[f"conv{k}_out1"].sheet
-        c_in = block.in_shape[0]
+    for block in layout.arch.blocks:
         _, oh, ow = block.conv_shape
-        f = conv.filters
-        keys = ["input_r", "input_g", "input_b"] if k == 1 else [f"pool{k - 1}_out{c}" for c in range(1, c_in + 1)]
-        last = conv.kernel - 1
-        terms = []
-        for c, key in enumerate(keys, start=1):
-            window = layout.windows(key, oh, ow, conv.kernel, conv.stride, conv.padding, sheet).ref(oh - 1, ow - 1)
-            kernel = layout.ref(f"conv{k}_w{f}_{c}", 0, 0, last, last, from_sheet=sheet, absolute=True)
-            terms.append(f"SUMPRODUCT({window},{kernel})")
-        text = "+".join(terms) + "+" + layout.ref(f"conv{k}_b{f}", 0, 0, from_sheet=sheet, absolute=True)
-        if k == 1 and "input_scale" in layout.grids:
-            text = "(" + text + ")*" + layout.ref("input_scale", 0, 0, from_sheet=sheet, absolute=True)
-        longest = max(longest, len(text))
+        formula = ConvFormulas(layout, block.index).for_filter(block.conv.filters)
+        longest = max(longest, len(formula(oh - 1, ow - 1)) - 1)  # without the leading "="
     return longest
 
 

@@ -146,12 +146,14 @@ def _information_panel(content: SheetContent, ctx: BuildContext, name: str) -> N
     def at(key: str) -> str:
         return lay.grid(key).cell(row, 0)
 
-    unpadded = conv.filters * ((h_in - conv.kernel) // conv.stride + 1) * ((w_in - conv.kernel) // conv.stride + 1)
+    # Without padding a kernel larger than the input fits nowhere: no values, not a negative count.
+    unpadded = conv.filters * max(0, (h_in - conv.kernel) // conv.stride + 1) * max(
+        0, (w_in - conv.kernel) // conv.stride + 1)
     values = conv.filters * block.conv_shape[1] * block.conv_shape[2]
     cells = [
         ("info_in", f"={at('shape_values_in')}", c_in * h_in * w_in),
-        ("info_nopad", f"={at('shape_c')}*(INT(({at('shape_h_in')}-{at('shape_kernel')})/{at('shape_stride')})+1)"
-                       f"*(INT(({at('shape_w_in')}-{at('shape_kernel')})/{at('shape_stride')})+1)", unpadded),
+        ("info_nopad", f"={at('shape_c')}*MAX(0,INT(({at('shape_h_in')}-{at('shape_kernel')})/{at('shape_stride')})+1)"
+                       f"*MAX(0,INT(({at('shape_w_in')}-{at('shape_kernel')})/{at('shape_stride')})+1)", unpadded),
         ("info_pad", f"={at('shape_values')}", values),
         ("info_more", f"=2*{at('shape_values')}", 2 * values),
     ]

@@ -73,6 +73,7 @@ class Styles:
         self.wrap = self.get(text_wrap=True, valign="top")
         self.label = self.get(bold=True)
         self.label_top = self.get(bold=True, valign="top")
+        self.label_text = self.get(bold=True, num_format="@")  # class names: text even when retyped
         self.grid_title = self.get(bold=True, font_size=9, font_color="#1F3864")
         self.link = self.get(font_color="#0563C1", underline=1)
         self.link_bold = self.get(font_color="#0563C1", underline=1, bold=True, font_size=11)

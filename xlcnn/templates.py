@@ -140,7 +140,7 @@ def model_toml(model: Model) -> str:
             "height": arch.input.height,
             "width": arch.input.width,
             "channels": arch.input.channels,
-            "scale": arch.input.scale_text,
+            "scale": scale_value(arch.input.scale, arch.input.scale_text),
             "fit": arch.input.fit,
         },
         "layers": layers,
@@ -197,6 +197,14 @@ def _read_toml(path: Path) -> dict[str, Any]:
         raise ModelError(f"{path}: not valid TOML ({one_line(str(exc))})") from None
     except OSError as exc:
         raise ModelError(f"{path}: cannot be read ({one_line(exc.strerror or str(exc))})") from None
+
+
+def scale_value(scale: float, text: str) -> str | float:
+    """What model.toml stores: the friendly text ("1/255") when it means exactly ``scale``, else the number."""
+    try:
+        return text if parse_scale(text)[0] == scale else scale
+    except ValueError:
+        return scale
 
 
 def parse_scale(value: object) -> tuple[float, str]:
@@ -360,6 +368,17 @@ def shape_problem(arch: Architecture) -> tuple[int, str, str] | None:
             return first + 2, "size", (f"pool {block.index}'s {block.pool.size}×{block.pool.size} window does not "
                                        f"fit conv {block.index}'s {ch}×{cw} output")
     return None
+
+
+def validate_model(model: Model) -> None:
+    """The checks loading a template makes, for a model made in code: labels, shapes and weights."""
+    where = f"model {model.name!r}"
+    try:
+        check_labels(list(model.classes), "classes")
+    except ValueError as exc:
+        raise ModelError(f"{where}: {exc}") from None
+    check_shapes(model.arch, where)
+    weights_from_arrays(model.weights.as_npz_dict(), model.arch, where)
 
 
 def check_shapes(arch: Architecture, where: str) -> None:

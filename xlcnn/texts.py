@@ -83,5 +83,7 @@ class Texts:
 
 
 def load_texts(code: str = DEFAULT_LANGUAGE) -> Texts:
-    _read(code)  # fail early, naming the language, if it does not exist
+    if code not in available_languages():  # a code, never a path to some other file
+        raise OptionError(f"--lang {code!r}: no texts for it (available: {', '.join(available_languages())})")
+    _read(code)  # fail early, naming the file, if it does not parse
     return Texts(code)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 import shlex
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -437,17 +438,14 @@ def write_template(model: Model, folder: str | Path, force: bool = False) -> Pat
     """
     check_output(folder, force)
     out = Path(folder)
-    staging = out.parent / f".{out.name}.xlcnn-tmp"
     try:
-        save_model(model, staging)
-        out.mkdir(parents=True, exist_ok=True)
-        for name in (WEIGHTS_FILE, MODEL_FILE):
-            (staging / name).replace(out / name)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        # A fresh staging folder beside the output, so the rename below stays on one file system.
+        with tempfile.TemporaryDirectory(prefix=f".{out.name}.", suffix=".xlcnn-tmp", dir=out.parent) as tmp:
+            staging = save_model(model, Path(tmp))
+            out.mkdir(parents=True, exist_ok=True)
+            for name in (WEIGHTS_FILE, MODEL_FILE):
+                (staging / name).replace(out / name)
     except OSError as exc:
         raise OutputError(f"{out}: cannot be written ({exc.strerror or exc})") from None
-    finally:
-        for leftover in (staging / MODEL_FILE, staging / WEIGHTS_FILE):
-            leftover.unlink(missing_ok=True)
-        if staging.is_dir():
-            staging.rmdir()
     return out

@@ -95,6 +95,8 @@ class BadCell:
         if self.problem == "not a formula":
             held = "nothing" if self.got is None else f"the constant {self.got!r}"
             return f"{self.cell}: holds {held} where a formula belongs (expected {self.expected!r})"
+        if self.problem == "formula changed":
+            return f"{self.cell}: holds ={str(self.got).lstrip('=')} where xlcnn writes ={str(self.expected).lstrip('=')}"
         if self.problem == "missing":
             return f"{self.cell}: no cached value (expected {self.expected!r})"
         label = "cached" if self.problem == "stale" else "got"
@@ -600,9 +602,11 @@ class Recorder:
 
     def __init__(self) -> None:
         self.formulas: dict[Pos, Any] = {}
+        self.texts: dict[Pos, str] = {}
 
     def write_formula(self, row: int, col: int, formula: str, fmt: object = None, value: object = 0) -> None:
         self.formulas[(row + 1, col + 1)] = value
+        self.texts[(row + 1, col + 1)] = formula
 
     def __getattr__(self, name: str) -> Any:
         if name in self.UNRECORDED_FORMULAS:
@@ -614,8 +618,9 @@ def _ignore(*args: object, **kwargs: object) -> None:
     return None
 
 
-def expected_cells(back: ReadBack, trace: Trace) -> dict[str, dict[Pos, Any]]:
-    """Every formula cell the builder would write for this model and input, and its value, by sheet.
+def expected_cells(back: ReadBack, trace: Trace) -> tuple[dict[str, dict[Pos, Any]], dict[str, dict[Pos, str]]]:
+    """Every formula cell the builder would write for this model and input: its value and its formula, by
+    sheet.
 
     Sheets come in pipeline order, with the Guide (whose live cells repeat the results) last, so that the
     first mismatch reported is where a fault starts rather than where it ends up.
@@ -627,14 +632,25 @@ def expected_cells(back: ReadBack, trace: Trace) -> dict[str, dict[Pos, Any]]:
                        ImageInfo(back.model.title, (w, h), "crop", b""), back.worked)
     plans = sorted(back.layout.sheets, key=lambda plan: plan.kind == "guide")
     out: dict[str, dict[Pos, Any]] = {}
+    texts: dict[str, dict[Pos, str]] = {}
     with np.errstate(all="ignore"):  # edited pixels may be outside 0–255 for the Image sheet's colours
         for plan in plans:
             recorder = Recorder()
             BUILDERS[plan.kind](ctx, plan).write(recorder, setup=False)
             if recorder.formulas:
-                out[plan.name] = recorder.formulas
+                out[plan.name], texts[plan.name] = recorder.formulas, recorder.texts
     scratch.fileclosed = True  # nothing to save
-    return out
+    return out, texts
+
+
+_NUMBER = re.compile(r"(?<![A-Z0-9_.])\d+(\.\d*)?(E[+-]?\d+)?")
+
+
+def _normal(formula: object) -> str:
+    """A formula as compared: without "=", "$" and spaces, upper-case, numbers in one spelling — what a
+    re-save by a spreadsheet may change (LibreOffice writes 1E-9 as 0.000000001)."""
+    text = str(formula).lstrip("=").replace("$", "").replace(" ", "").upper()
+    return _NUMBER.sub(lambda m: repr(float(m.group(0))), text)
 
 
 # ---------------------------------------------------------------------------------------------- comparing
@@ -665,9 +681,10 @@ def _matches(expected: Any, got: Any) -> bool:
     return _is_number(got) and abs(float(got) - exp) <= ATOL + RTOL * abs(exp)
 
 
-def compare(expected: Mapping[str, Mapping[Pos, Any]], book: View, recalc: View
-            ) -> tuple[tuple[StageResult, ...], tuple[BadCell, ...]]:
-    """Each expected cell must hold a formula in ``book`` and a matching value in ``recalc``."""
+def compare(expected: Mapping[str, Mapping[Pos, Any]], book: View, recalc: View,
+            texts: Mapping[str, Mapping[Pos, str]]) -> tuple[tuple[StageResult, ...], tuple[BadCell, ...]]:
+    """Each expected cell must hold the formula xlcnn writes there in ``book`` — so a formula that was
+    changed is caught even when it happens to give the same value — and a matching value in ``recalc``."""
     stages, bad_cells = [], []
     for sheet, cells in expected.items():
         formulas, values = book.sheets[sheet], recalc.sheets.get(sheet, SheetCells({}, frozenset()))
@@ -679,6 +696,11 @@ def compare(expected: Mapping[str, Mapping[Pos, Any]], book: View, recalc: View
                 bad += 1
                 bad_cells.append(BadCell(cell_ref(sheet, *pos), "not a formula", _plain(want),
                                          _plain(formulas.cells.get(pos))))
+                continue
+            found = formulas.cells.get(pos)
+            if _normal(found) != _normal(texts[sheet][pos]):
+                bad += 1
+                bad_cells.append(BadCell(cell_ref(sheet, *pos), "formula changed", texts[sheet][pos], str(found)))
                 continue
             if _is_number(want) and _is_number(got) and math.isfinite(want):
                 diff = abs(got - want)
@@ -741,14 +763,14 @@ def verify_workbook(path: str | os.PathLike[str], timeout: float = DEFAULT_TIMEO
     book = open_workbook(book_path)
     back = read_back(book_path, book)
     trace = forward(back.image, back.model, back.true_label)
-    expected = expected_cells(back, trace)
+    expected, texts = expected_cells(back, trace)
     missing_sheets = [sheet for sheet in expected if sheet not in book.sheets]
     if missing_sheets:
         raise WorkbookError(f"{book_path}: not an xlcnn workbook (missing the sheet {missing_sheets[0]!r})")
 
     recalc, recalc_seconds = _recalculated_view(book_path, timeout,
                                                 Path(recalculated) if recalculated is not None else None)
-    stages, first_bad = compare(expected, book, recalc)
+    stages, first_bad = compare(expected, book, recalc, texts)
     cache = compare_cache(expected, _load(book_path, data_only=True)) if check_cache else CacheResult(
         False, 0, 0, 0, ())
     return VerifyReport(book_path, stages, first_bad, cache, trace.predicted_label, float(trace.probs.max()),

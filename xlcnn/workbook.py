@@ -32,7 +32,7 @@ from xlcnn.layout import Layout, SheetPlan
 from xlcnn.sheet import BuildContext, FormulaSheet, ImageInfo, SheetContent
 from xlcnn.spec import FitMode, Model
 from xlcnn.styles import Styles
-from xlcnn.templates import load_model
+from xlcnn.templates import load_model, validate_model
 from xlcnn.texts import DEFAULT_LANGUAGE, Texts, load_texts
 from xlcnn.version import __version__
 from xlcnn.worked import default_choice
@@ -117,6 +117,8 @@ def build_workbook(
     """
     image_path, out = Path(image), Path(output)
     net = model if isinstance(model, Model) else load_model(model)
+    if isinstance(model, Model):
+        validate_model(model)  # a template was checked as it loaded; a model made in code is checked here
     texts = load_texts(lang)
     check_output(out, image_path)
     layout = Layout(net.arch, teaching=True)

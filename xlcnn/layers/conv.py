@@ -6,12 +6,16 @@ sums by the input scale before adding the bias, exactly as its spreadsheet formu
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 from xlsxwriter.worksheet import Worksheet
 
-from xlcnn.layout import SheetPlan, WindowRefs
+from xlcnn.layout import Layout, SheetPlan
+from xlcnn.layout import conv_sheet as conv_sheet_name
 from xlcnn.sheet import BuildContext, SheetContent, map_grids, param_cell, setup_grid_sheet, stage_header
+from xlcnn.spec import Architecture
 from xlcnn.styles import activation_limit, diverging_scale, number_format, symmetric_limit
 
 
@@ -75,12 +79,45 @@ def backward(
     return dxp[:, :, padding : padding + x.shape[2], padding : padding + x.shape[3]], dw, db
 
 
-def input_keys(ctx: BuildContext, k: int) -> list[str]:
+def input_keys(arch: Architecture, k: int) -> list[str]:
     """The grids conv ``k`` reads: the R, G, B pixel grids for the first layer, else pool k−1's maps."""
     if k == 1:
         return ["input_r", "input_g", "input_b"]
-    channels = ctx.model.arch.blocks[k - 1].in_shape[0]
+    channels = arch.blocks[k - 1].in_shape[0]
     return [f"pool{k - 1}_out{c}" for c in range(1, channels + 1)]
+
+
+class ConvFormulas:
+    """The formula of every cell of conv ``k``'s maps: ``=(Σ SUMPRODUCT(window, kernel))*scale+bias`` on the
+    first layer (when the model scales its input), ``=Σ SUMPRODUCT(window, kernel)+bias`` after it.
+
+    The window references are worked out once per layer; ``formula(f, i, j)`` only joins strings.
+    """
+
+    def __init__(self, layout: Layout, k: int) -> None:
+        arch = layout.arch
+        block = arch.blocks[k - 1]
+        conv, (_, oh, ow) = block.conv, block.conv_shape
+        self.k, self.layout, self.sheet, self.last = k, layout, conv_sheet_name(k), conv.kernel - 1
+        self.windows = [layout.windows(key, oh, ow, conv.kernel, conv.stride, conv.padding, self.sheet)
+                        for key in input_keys(arch, k)]
+        self.opening, self.closing = "", ""
+        if k == 1 and "input_scale" in layout.grids:
+            self.opening = "("
+            self.closing = ")*" + layout.ref("input_scale", 0, 0, from_sheet=self.sheet, absolute=True)
+
+    def for_filter(self, f: int) -> Callable[[int, int], str]:
+        ref = self.layout.ref
+        kernels = [ref(f"conv{self.k}_w{f}_{c}", 0, 0, self.last, self.last, from_sheet=self.sheet, absolute=True)
+                   for c in range(1, len(self.windows) + 1)]
+        pairs = list(zip(self.windows, kernels, strict=True))
+        head = "=" + self.opening
+        tail = self.closing + "+" + ref(f"conv{self.k}_b{f}", 0, 0, from_sheet=self.sheet, absolute=True)
+
+        def formula(i: int, j: int) -> str:
+            return head + "+".join(f"SUMPRODUCT({win.ref(i, j)},{kern})" for win, kern in pairs) + tail
+
+        return formula
 
 
 def filters_sheet(ctx: BuildContext, plan: SheetPlan) -> SheetContent:
@@ -120,7 +157,7 @@ def filters_sheet(ctx: BuildContext, plan: SheetPlan) -> SheetContent:
 
 def conv_sheet(ctx: BuildContext, plan: SheetPlan) -> SheetContent:
     """Conv k: one grid per feature map, each cell a SUMPRODUCT per input channel plus the bias."""
-    k, t, st, lay, name = plan.block, ctx.texts, ctx.styles, ctx.layout, plan.name
+    k, t, st, lay = plan.block, ctx.texts, ctx.styles, ctx.layout
     arch = ctx.model.arch
     block = arch.blocks[k - 1]
     conv = block.conv
@@ -140,25 +177,12 @@ def conv_sheet(ctx: BuildContext, plan: SheetPlan) -> SheetContent:
     param_cell(content, ctx, f"conv{k}_stride", t("conv.stride"), conv.stride)
     param_cell(content, ctx, f"conv{k}_pad", t("conv.padding"), conv.padding)
 
-    windows_ = [lay.windows(key, oh, ow, conv.kernel, conv.stride, conv.padding, name) for key in input_keys(ctx, k)]
-    # (Σ SUMPRODUCT) × scale + bias on the first layer; Σ SUMPRODUCT + bias after it.
-    opening, closing = "", ""
-    if scaled:
-        opening, closing = "(", ")*" + lay.ref("input_scale", 0, 0, from_sheet=name, absolute=True)
+    formulas = ConvFormulas(lay, k)
     fmt = st.grid(number_format(maps))
-    last = conv.kernel - 1
     for f in range(1, filters + 1):
-        kernels = [lay.ref(f"conv{k}_w{f}_{c}", 0, 0, last, last, from_sheet=name, absolute=True)
-                   for c in range(1, c_in + 1)]
-        pairs = list(zip(windows_, kernels, strict=True))
-        tail = closing + "+" + lay.ref(f"conv{k}_b{f}", 0, 0, from_sheet=name, absolute=True)
-
-        def formula(i: int, j: int, pairs: list[tuple[WindowRefs, str]] = pairs, tail: str = tail) -> str:
-            return "=" + opening + "+".join(f"SUMPRODUCT({win.ref(i, j)},{kern})" for win, kern in pairs) + tail
-
         grid = lay.grid(f"conv{k}_out{f}")
         content.grid_title(grid, t("conv.map", k=k, f=f, h=oh, w=ow), st.grid_title)
-        content.grid_formulas(grid, formula, maps[f - 1], fmt)
+        content.grid_formulas(grid, formulas.for_filter(f), maps[f - 1], fmt)
 
     def setup(ws: Worksheet) -> None:
         setup_grid_sheet(ws, ctx, plan)

@@ -44,7 +44,7 @@ def dense_sheet(ctx: BuildContext, plan: SheetPlan) -> SheetContent:
     flat = lay.ref("flatten", 0, 0, n - 1, 0, from_sheet=name, absolute=True)
     wfmt = st.value(number_format(weights.dense_w))
     for c, label in enumerate(arch.classes):
-        content.text(labels.top, labels.left + c, label, st.label)  # a class name is text, never a formula
+        content.text(labels.top, labels.left + c, label, st.label_text)  # a class name is text, never a formula
         content.number(bias.top, bias.left + c, float(weights.dense_b[c]), wfmt)
         column = matrix.col_range(c)
         content.formula(logits.top, logits.left + c, f"=SUMPRODUCT({flat},{column})+{bias.cell(0, c)}",

@@ -119,7 +119,9 @@ def loss_sheet(ctx: BuildContext, plan: SheetPlan) -> SheetContent:
     stage_header(content, ctx, t("loss.title"), [t("loss.what"), t("loss.formula"), t("loss.shape", classes=k), ""])
     rows: list[Grid | None] = [true, labels_, probs, onehot, nll_terms, kl_terms, None, loss, nll_, kl_]
     _row_labels(content, ctx, rows, t.lines("loss.rows"))
-    content.text(true.top, true.left, tr.true_label, st.param)  # text, whatever characters it holds
+    # Text, whatever characters it holds; formatted as text ("@") so that a label typed or picked from the
+    # dropdown stays text even when it looks like a number or a date.
+    content.text(true.top, true.left, tr.true_label, st.param_format("@"))
     dense_labels, softmax_probs = lay.cells("labels", name), lay.cells("probs", name)
     num = st.value("0.0000")
     for c, label in enumerate(ctx.model.classes):
