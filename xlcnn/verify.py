@@ -96,7 +96,8 @@ class BadCell:
             held = "nothing" if self.got is None else f"the constant {self.got!r}"
             return f"{self.cell}: holds {held} where a formula belongs (expected {self.expected!r})"
         if self.problem == "formula changed":
-            return f"{self.cell}: holds ={str(self.got).lstrip('=')} where xlcnn writes ={str(self.expected).lstrip('=')}"
+            got, want = (str(value).lstrip("=") for value in (self.got, self.expected))
+            return f"{self.cell}: holds ={got} where xlcnn writes ={want}"
         if self.problem == "missing":
             return f"{self.cell}: no cached value (expected {self.expected!r})"
         label = "cached" if self.problem == "stale" else "got"
