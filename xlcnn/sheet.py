@@ -235,6 +235,17 @@ def map_grids(plan: SheetPlan) -> list[Grid]:
     return [g for g in plan.grids if "_out" in g.key]
 
 
+def grid_sheet_with_scale(content: SheetContent, ctx: BuildContext, plan: SheetPlan,
+                          scale: Callable[[Worksheet, list[Grid], float], None], grids: list[Grid],
+                          limit: float) -> None:
+    """The usual set-up of a square-cell sheet, plus one colour scale shared by ``grids``."""
+    def setup(ws: Worksheet) -> None:
+        setup_grid_sheet(ws, ctx, plan)
+        scale(ws, grids, limit)
+
+    content.on_setup(setup)
+
+
 def setup_grid_sheet(ws: Worksheet, ctx: BuildContext, plan: SheetPlan) -> None:
     """Square cells, frozen title rows, a zoom at which the first grid fits on screen, print settings."""
     ws.set_default_row(GRID_ROW_HEIGHT)

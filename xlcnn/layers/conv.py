@@ -10,11 +10,17 @@ from collections.abc import Callable
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
-from xlsxwriter.worksheet import Worksheet
 
 from xlcnn.layout import Layout, SheetPlan
 from xlcnn.layout import conv_sheet as conv_sheet_name
-from xlcnn.sheet import BuildContext, SheetContent, map_grids, param_cell, setup_grid_sheet, stage_header
+from xlcnn.sheet import (
+    BuildContext,
+    SheetContent,
+    grid_sheet_with_scale,
+    map_grids,
+    param_cell,
+    stage_header,
+)
 from xlcnn.spec import Architecture
 from xlcnn.styles import activation_limit, diverging_scale, number_format, symmetric_limit
 
@@ -147,11 +153,7 @@ def filters_sheet(ctx: BuildContext, plan: SheetPlan) -> SheetContent:
         content.grid_title(bias, t("filters.bias"), st.grid_title)
         content.number(bias.top, bias.left, float(b[f - 1]), fmt)
 
-    def setup(ws: Worksheet) -> None:
-        setup_grid_sheet(ws, ctx, plan)
-        diverging_scale(ws, plan.grids, limit)
-
-    content.on_setup(setup)
+    grid_sheet_with_scale(content, ctx, plan, diverging_scale, plan.grids, limit)
     return content
 
 
@@ -184,9 +186,5 @@ def conv_sheet(ctx: BuildContext, plan: SheetPlan) -> SheetContent:
         content.grid_title(grid, t("conv.map", k=k, f=f, h=oh, w=ow), st.grid_title)
         content.grid_formulas(grid, formulas.for_filter(f), maps[f - 1], fmt)
 
-    def setup(ws: Worksheet) -> None:
-        setup_grid_sheet(ws, ctx, plan)
-        diverging_scale(ws, map_grids(plan), limit)
-
-    content.on_setup(setup)
+    grid_sheet_with_scale(content, ctx, plan, diverging_scale, map_grids(plan), limit)
     return content

@@ -10,10 +10,16 @@ from functools import partial
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
-from xlsxwriter.worksheet import Worksheet
 
 from xlcnn.layout import SheetPlan, WindowRefs
-from xlcnn.sheet import BuildContext, SheetContent, map_grids, param_cell, setup_grid_sheet, stage_header
+from xlcnn.sheet import (
+    BuildContext,
+    SheetContent,
+    grid_sheet_with_scale,
+    map_grids,
+    param_cell,
+    stage_header,
+)
 from xlcnn.styles import activation_limit, number_format, sequential_scale
 
 
@@ -74,9 +80,5 @@ def pool_sheet(ctx: BuildContext, plan: SheetPlan) -> SheetContent:
         content.grid_border(grid, st.padding)
         content.grid_formulas(grid, partial(_formula, relu), maps[f - 1], fmt)
 
-    def setup(ws: Worksheet) -> None:
-        setup_grid_sheet(ws, ctx, plan)
-        sequential_scale(ws, map_grids(plan), limit)
-
-    content.on_setup(setup)
+    grid_sheet_with_scale(content, ctx, plan, sequential_scale, map_grids(plan), limit)
     return content

@@ -5,10 +5,9 @@ from __future__ import annotations
 from functools import partial
 
 import numpy as np
-from xlsxwriter.worksheet import Worksheet
 
 from xlcnn.layout import CellRefs, SheetPlan
-from xlcnn.sheet import BuildContext, SheetContent, map_grids, setup_grid_sheet, stage_header
+from xlcnn.sheet import BuildContext, SheetContent, grid_sheet_with_scale, map_grids, stage_header
 from xlcnn.styles import activation_limit, number_format, sequential_scale
 
 
@@ -46,9 +45,5 @@ def relu_sheet(ctx: BuildContext, plan: SheetPlan) -> SheetContent:
         content.grid_title(grid, t("relu.map", k=k, f=f, h=h, w=w), st.grid_title)
         content.grid_formulas(grid, partial(_formula, conv), maps[f - 1], fmt)
 
-    def setup(ws: Worksheet) -> None:
-        setup_grid_sheet(ws, ctx, plan)
-        sequential_scale(ws, map_grids(plan), limit)
-
-    content.on_setup(setup)
+    grid_sheet_with_scale(content, ctx, plan, sequential_scale, map_grids(plan), limit)
     return content
