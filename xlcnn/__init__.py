@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from xlcnn.engine import Trace, forward
 from xlcnn.errors import (
     DatasetError,
+    GnumericError,
     ImageError,
     LibreOfficeError,
     LimitError,
@@ -46,6 +47,7 @@ def __getattr__(name: str) -> Any:
 __all__ = [
     "Architecture",
     "DatasetError",
+    "GnumericError",
     "ImageError",
     "LibreOfficeError",
     "LimitError",

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -15,6 +16,7 @@ import click
 from xlcnn import write_handout
 from xlcnn.errors import XlcnnError
 from xlcnn.libreoffice import DEFAULT_TIMEOUT, find_soffice
+from xlcnn.recalc import DEFAULT_ENGINE, ENGINES
 from xlcnn.modify import Size, modify_model
 from xlcnn.spec import FIT_MODES, FitMode
 from xlcnn.templates import list_templates, load_model
@@ -133,25 +135,28 @@ def build_command(image: Path, output: Path | None, model_name: str, label: str 
 @click.argument("workbook", type=click.Path(path_type=Path))
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON instead of a table.")
 @click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=DEFAULT_TIMEOUT, show_default=True,
-              metavar="SECONDS", help="Stop LibreOffice if it takes longer than this.")
+              metavar="SECONDS", help="Stop the spreadsheet engine if it takes longer than this.")
 @click.option("--no-cache-check", is_flag=True,
               help="Do not check the values cached in the file (e.g. one saved by openpyxl, which stores none).")
-def verify_command(workbook: Path, as_json: bool, timeout: float, no_cache_check: bool) -> None:
+@click.option("--engine", "engine", type=click.Choice(sorted(ENGINES)), default=DEFAULT_ENGINE, show_default=True,
+              help="The spreadsheet engine that recalculates WORKBOOK: LibreOffice Calc or Gnumeric (ssconvert).")
+def verify_command(workbook: Path, as_json: bool, timeout: float, no_cache_check: bool, engine: str) -> None:
     """Check that WORKBOOK computes what the CNN computes.
 
     Reads the pixels, weights, settings and labels back from WORKBOOK (so your edits count), runs the NumPy
-    engine on them, recalculates WORKBOOK in LibreOffice and compares every formula cell, stage by stage,
-    and the values cached in the file. Exit code 0 when everything matches, 1 otherwise.
+    engine on them, recalculates WORKBOOK in LibreOffice (or Gnumeric) and compares every formula cell,
+    stage by stage, and the values cached in the file. Exit code 0 when everything matches, 1 otherwise.
 
     \b
     Examples:
       xlcnn verify photo.xlsx
       xlcnn verify photo.xlsx --json > report.json
       xlcnn verify edited.xlsx --no-cache-check     # saved by openpyxl, which stores no values
+      xlcnn verify photo.xlsx --engine gnumeric     # a second, independent spreadsheet engine
     """
     from xlcnn.verify import verify_workbook
 
-    report = verify_workbook(workbook, timeout=timeout, check_cache=not no_cache_check)
+    report = verify_workbook(workbook, timeout=timeout, check_cache=not no_cache_check, engine=engine)
     _show_verification(report, as_json=as_json, quiet=False)
 
 
@@ -281,7 +286,7 @@ def train_command(photos: Path | None, dataset: str | None, output: Path, templa
 
     check_output(output, force)
     started = time.monotonic()
-    live = click.get_text_stream("stdout").isatty()  # a terminal gets a bar; a log (CI) a line per epoch
+    live = sys.stdout.isatty()  # a terminal gets a bar; a log (CI) a line per epoch
     with contextlib.ExitStack() as stack:
         bars: list[Any] = []
 

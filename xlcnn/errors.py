@@ -37,8 +37,16 @@ class WorkbookError(XlcnnError):
     """A workbook given to ``verify`` is not an xlcnn workbook, or holds text where numbers belong."""
 
 
-class LibreOfficeError(XlcnnError):
+class SpreadsheetEngineError(XlcnnError):
+    """A spreadsheet engine that recalculates workbooks is missing, failed, or did not finish in time."""
+
+
+class LibreOfficeError(SpreadsheetEngineError):
     """LibreOffice is missing, failed, or did not finish in time."""
+
+
+class GnumericError(SpreadsheetEngineError):
+    """Gnumeric's ssconvert is missing, failed, or did not finish in time."""
 
 
 class DatasetError(XlcnnError):

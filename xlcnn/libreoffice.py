@@ -10,14 +10,12 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
-import subprocess
 import tempfile
-import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from xlcnn.errors import LibreOfficeError, one_line
+from xlcnn.errors import LibreOfficeError
+from xlcnn.programs import run_program
 
 DEFAULT_TIMEOUT = 180.0  # seconds for one soffice run (first start of a new profile takes a few)
 INSTALL_HINT = (
@@ -80,44 +78,11 @@ def convert(inputs: Sequence[Path], outdir: Path, target: str, timeout: float = 
         args = [soffice, f"-env:UserInstallation={_make_profile(Path(tmp) / 'profile')}", "--headless",
                 "--invisible", "--norestore", "--nologo", "--nodefault", "--nolockcheck",
                 "--convert-to", target, "--outdir", str(outdir), *[str(Path(p).resolve()) for p in inputs]]
-        _run(args, timeout, Path(tmp))
+        run_program(args, timeout, Path(tmp), "LibreOffice", LibreOfficeError)
     missing = [p for p in outputs if not p.is_file() or p.stat().st_size == 0]
     if missing:
         raise LibreOfficeError(f"{inputs[outputs.index(missing[0])]}: LibreOffice could not convert it to {extension}")
     return outputs
-
-
-def _run(args: list[str], timeout: float, home: Path) -> None:
-    env = {**os.environ, "HOME": str(home)}  # keeps LibreOffice's caches out of the user's home
-    env.pop("SAL_USE_VCLPLUGIN", None)
-    started = time.monotonic()
-    try:
-        proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
-                                env=env, start_new_session=True)
-    except OSError as exc:
-        raise LibreOfficeError(f"{args[0]}: cannot start LibreOffice ({one_line(str(exc))})") from None
-    try:
-        _, err = proc.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        _kill(proc)
-        raise LibreOfficeError(
-            f"LibreOffice did not finish within {timeout:.0f} s and was stopped"
-        ) from None
-    except BaseException:
-        _kill(proc)
-        raise
-    if proc.returncode != 0:
-        detail = one_line(err.decode(errors="replace"))[-300:] or f"exit code {proc.returncode}"
-        raise LibreOfficeError(f"LibreOffice failed after {time.monotonic() - started:.1f} s ({detail})")
-
-
-def _kill(proc: subprocess.Popen[bytes]) -> None:
-    """Stop soffice and the soffice.bin it started (they share a process group)."""
-    try:
-        os.killpg(proc.pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        proc.kill()
-    proc.wait()
 
 
 def recalculate(workbooks: Sequence[Path], outdir: Path, timeout: float = DEFAULT_TIMEOUT) -> list[Path]:

@@ -29,6 +29,7 @@ import os
 import re
 import tempfile
 import time
+import warnings
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -38,9 +39,10 @@ import numpy as np
 from xlsxwriter.workbook import Workbook
 
 from xlcnn.engine import Trace, forward
-from xlcnn.errors import LibreOfficeError, WorkbookError
-from xlcnn.libreoffice import DEFAULT_TIMEOUT, find_soffice, recalculate
+from xlcnn.errors import SpreadsheetEngineError, WorkbookError
+from xlcnn.libreoffice import DEFAULT_TIMEOUT
 from xlcnn.readback import LOAD_ERRORS, Pos, ReadBack, SheetCells, View, cell_ref, load_view, open_workbook, read_back
+from xlcnn.recalc import DEFAULT_ENGINE, Engine, engine
 from xlcnn.sheet import BuildContext, ImageInfo
 from xlcnn.styles import Styles
 from xlcnn.texts import Texts
@@ -120,7 +122,8 @@ class VerifyReport:
     true_label: str
     loss: float
     seconds: float  # the whole verification
-    recalc_seconds: float | None  # of which LibreOffice; None when a recalculated copy was given
+    recalc_seconds: float | None  # of which the spreadsheet engine; None when a recalculated copy was given
+    engine: str = "LibreOffice"  # the spreadsheet engine that recalculated it
 
     @property
     def cells(self) -> int:
@@ -170,13 +173,14 @@ class VerifyReport:
             "loss": self.loss,
             "seconds": round(self.seconds, 3),
             "recalc_seconds": None if self.recalc_seconds is None else round(self.recalc_seconds, 3),
+            "engine": self.engine,
         }
 
 
 def format_report(report: VerifyReport) -> str:
     """The report as a table for people: stage, cells, max differences, verdict; then the verdicts."""
     how = ("a recalculated copy given" if report.recalc_seconds is None
-           else f"recalculated by LibreOffice in {report.recalc_seconds:.1f} s")
+           else f"recalculated by {report.engine} in {report.recalc_seconds:.1f} s")
     lines = [f"Checked {report.path} against the NumPy engine ({how}; {report.seconds:.1f} s in all).", ""]
     width = max([len("all stages")] + [len(s.stage) for s in report.stages])
     lines.append(f"{'stage':<{width}}  {'cells':>7}  {'max abs diff':>12}  {'max rel diff':>12}  verdict")
@@ -369,16 +373,20 @@ def _plain(value: Any) -> float | str | None:
 
 
 def verify_workbook(path: str | os.PathLike[str], timeout: float = DEFAULT_TIMEOUT, check_cache: bool = True,
-                    recalculated: str | os.PathLike[str] | None = None) -> VerifyReport:
+                    recalculated: str | os.PathLike[str] | None = None,
+                    engine: str = DEFAULT_ENGINE) -> VerifyReport:
     """Check that the workbook at ``path`` computes what the NumPy engine computes; → a ``VerifyReport``.
 
-    Raises ``WorkbookError`` for a file that is not an xlcnn workbook or holds something other than a
-    number where one belongs, and ``LibreOfficeError`` when LibreOffice is missing, fails or takes longer
-    than ``timeout`` seconds. A mismatch is not an error: it is in the report (``report.ok`` is False).
-    ``recalculated`` is a copy of the workbook already recalculated by LibreOffice (e.g. many at once with
-    ``xlcnn.libreoffice.recalculate``); then LibreOffice is not run again.
+    ``engine`` is the spreadsheet engine that recalculates it: ``"libreoffice"`` (LibreOffice Calc) or
+    ``"gnumeric"`` (Gnumeric's ssconvert). Raises ``WorkbookError`` for a file that is not an xlcnn workbook
+    or holds something other than a number where one belongs, and ``LibreOfficeError`` (``GnumericError``)
+    when the engine is missing, fails or takes longer than ``timeout`` seconds. A mismatch is not an error:
+    it is in the report (``report.ok`` is False). ``recalculated`` is a copy of the workbook already
+    recalculated by that engine (e.g. many at once with ``xlcnn.libreoffice.recalculate``); then the
+    engine is not run again.
     """
     started = time.monotonic()
+    recalc_engine = _engine(engine)
     book_path = Path(path)
     book = open_workbook(book_path)
     back = read_back(book_path, book)
@@ -388,32 +396,44 @@ def verify_workbook(path: str | os.PathLike[str], timeout: float = DEFAULT_TIMEO
     if missing_sheets:
         raise WorkbookError(f"{book_path}: not an xlcnn workbook (missing the sheet {missing_sheets[0]!r})")
 
-    recalc, recalc_seconds = _recalculated_view(book_path, timeout,
+    recalc, recalc_seconds = _recalculated_view(book_path, timeout, recalc_engine,
                                                 Path(recalculated) if recalculated is not None else None)
     stages, first_bad = compare(expected, book, recalc, texts)
     cache = compare_cache(expected, load_view(book_path, data_only=True)) if check_cache else CacheResult(
         False, 0, 0, 0, ())
     return VerifyReport(book_path, stages, first_bad, cache, trace.predicted_label, float(trace.probs.max()),
-                        trace.true_label, trace.loss, time.monotonic() - started, recalc_seconds)
+                        trace.true_label, trace.loss, time.monotonic() - started, recalc_seconds,
+                        recalc_engine.title)
 
 
-def _recalculated_view(path: Path, timeout: float, given: Path | None) -> tuple[View, float | None]:
-    """The workbook's values after LibreOffice recalculated every formula, and how long LibreOffice took."""
+def _engine(key: object) -> Engine:
+    if not isinstance(key, str):
+        raise TypeError(f"engine must be a string, not {type(key).__name__}")
+    return engine(key)
+
+
+def _recalculated_view(path: Path, timeout: float, recalc_engine: Engine,
+                       given: Path | None) -> tuple[View, float | None]:
+    """The workbook's values after the engine recalculated every formula, and how long the engine took."""
     if given is not None:
-        return _load_recalculated(given), None
-    find_soffice()  # its errors (not installed) are about LibreOffice, not this file
+        return _load_recalculated(given, recalc_engine), None
+    recalc_engine.find()  # its errors (not installed) are about the engine, not this file
     with tempfile.TemporaryDirectory(prefix="xlcnn-verify-") as tmp:
         started = time.monotonic()
         try:
-            (out,) = recalculate([path], Path(tmp), timeout)
-        except LibreOfficeError as exc:
-            raise LibreOfficeError(f"{path}: {exc}") from None
+            (out,) = recalc_engine.recalculate([path], Path(tmp), timeout)
+        except SpreadsheetEngineError as exc:
+            raise type(exc)(f"{path}: {exc}") from None
         seconds = time.monotonic() - started
-        return _load_recalculated(out), seconds
+        return _load_recalculated(out, recalc_engine), seconds
 
 
-def _load_recalculated(path: Path) -> View:
+def _load_recalculated(path: Path, recalc_engine: Engine) -> View:
     try:
-        return load_view(path, data_only=True)
+        with warnings.catch_warnings():
+            # Gnumeric's copies carry no default cell style, which openpyxl mentions; values are unaffected.
+            warnings.filterwarnings("ignore", "Workbook contains no default style", UserWarning)
+            return load_view(path, data_only=True)
     except LOAD_ERRORS as exc:
-        raise LibreOfficeError(f"{path}: LibreOffice wrote a workbook openpyxl cannot read ({exc})") from None
+        raise recalc_engine.error(
+            f"{path}: {recalc_engine.title} wrote a workbook openpyxl cannot read ({exc})") from None
