@@ -96,7 +96,7 @@ def softmax_sheet(ctx: BuildContext, plan: SheetPlan) -> SheetContent:
                         float(tr.probs[c]), bold)
     p = probs.row_range(0, absolute=True)
     all_labels = lay.ref("labels", 0, 0, 0, k - 1, from_sheet=name, absolute=True)
-    content.formula(predicted.top, predicted.left, f"=INDEX({all_labels},MATCH(MAX({p}),{p},0))",
+    content.formula(predicted.top, predicted.left, f"=INDEX({all_labels},1,MATCH(MAX({p}),{p},0))",
                     tr.predicted_label, st.big_value)
     content.formula(best.top, best.left, f"=MAX({p})", float(tr.probs.max()), st.percent)
 
@@ -139,7 +139,7 @@ def loss_sheet(ctx: BuildContext, plan: SheetPlan) -> SheetContent:
     all_probs = lay.ref("probs", 0, 0, 0, k - 1, from_sheet=name, absolute=True)
     all_labels = lay.ref("labels", 0, 0, 0, k - 1, from_sheet=name, absolute=True)
     big = st.big_number
-    content.formula(loss.top, loss.left, f"=-LN(INDEX({all_probs},MATCH({true.cell(0, 0, True)},{all_labels},0)))",
+    content.formula(loss.top, loss.left, f"=-LN(INDEX({all_probs},1,MATCH({true.cell(0, 0, True)},{all_labels},0)))",
                     cached(tr.loss, "#NUM!"), big)
     content.formula(nll_.top, nll_.left, f"=SUM({nll_terms.row_range(0)})", cached(tr.nll, "#NUM!"), big)
     content.formula(kl_.top, kl_.left, f"=SUM({kl_terms.row_range(0)})", cached(tr.kl, "#DIV/0!"), big)
