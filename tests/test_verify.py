@@ -24,6 +24,7 @@ from PIL import Image
 
 from xlcnn import build_workbook, forward, load_image, load_model, verify_workbook
 from xlcnn.cli import cli
+from xlcnn.gnumeric import INSTALL_HINT as GNUMERIC_HINT
 from xlcnn.libreoffice import INSTALL_HINT, recalculate
 from xlcnn.spec import Model, Weights
 from xlcnn.verify import format_report
@@ -336,6 +337,24 @@ def test_cli_names_the_first_bad_cell_and_exits_1(soffice: str, tiny: Path, tmp_
     assert "Traceback" not in result.output
 
 
+@pytest.mark.gnumeric
+def test_gnumeric_catches_a_tampered_formula_at_its_cell(ssconvert: str, tiny: Path, tmp_path: Path) -> None:
+    conv = name_cell(tiny, "conv1_out1", 2, 3)
+    no_bias = tmp_path / "no-bias.xlsx"
+    edit_xml(tiny, no_bias, *conv, lambda x: re.sub(r"\+'Filters 1'!\$N\$10</f>", "</f>", x))
+    result = run("verify", str(no_bias), "--engine", "gnumeric")
+    assert result.exit_code == 1
+    assert result.output.startswith(f"Checked {no_bias} against the NumPy engine (recalculated by Gnumeric in ")
+    assert re.search(r"^Conv 1 +72 +.* MISMATCH$", result.output, re.M)
+    last = result.output.splitlines()[-1]
+    assert last.startswith(f"Error: {no_bias}: 1 of ") and f"(first: {qualified(*conv)}: holds =" in last
+
+    fresh = run("verify", str(tiny), "--engine", "gnumeric", "--json")
+    assert fresh.exit_code == 0, fresh.output
+    report = json.loads(fresh.stdout)
+    assert report["ok"] and report["engine"] == "Gnumeric" and report["cells_checked"] > 200
+
+
 # ---------------------------------------------------------------------------------------------- bad input
 
 
@@ -449,6 +468,26 @@ def fake_soffice(tmp_path: Path, body: str) -> str:
 def test_libreoffice_hanging_is_stopped_at_the_time_limit(tiny: Path, tmp_path: Path) -> None:
     result = run("verify", str(tiny), "--timeout", "2", env={"XLCNN_SOFFICE": fake_soffice(tmp_path, "sleep 60")})
     assert_error(result, f"{tiny}: LibreOffice did not finish within 2 s and was stopped")
+
+
+def test_gnumeric_missing_hanging_or_failing_is_one_line(tiny: Path, tmp_path: Path) -> None:
+    nowhere = tmp_path / "no-ssconvert"
+    assert_error(run("verify", str(tiny), "--engine", "gnumeric", env={"XLCNN_SSCONVERT": str(nowhere)}),
+                 f"XLCNN_SSCONVERT={nowhere}: no such program; {GNUMERIC_HINT}")
+    assert_error(run("verify", str(tiny), "--engine", "gnumeric", env={"XLCNN_SSCONVERT": None,
+                                                                        "PATH": str(tmp_path)}),
+                 f"Gnumeric is not installed (no ssconvert program found); {GNUMERIC_HINT}")
+    hanging = fake_soffice(tmp_path, "sleep 60")
+    assert_error(run("verify", str(tiny), "--engine", "gnumeric", "--timeout", "2",
+                     env={"XLCNN_SSCONVERT": hanging}),
+                 f"{tiny}: Gnumeric did not finish within 2 s and was stopped")
+    failing = fake_soffice(tmp_path, "echo 'unsupported file' >&2; exit 2")
+    result = run("verify", str(tiny), "--engine", "gnumeric", env={"XLCNN_SSCONVERT": failing})
+    assert result.exit_code == 1
+    expected = rf"Error: {re.escape(str(tiny))}: Gnumeric failed after \d+\.\d s \(unsupported file\)\n"
+    assert re.fullmatch(expected, result.output)
+    result = run("verify", str(tiny), "--engine", "excel")
+    assert result.exit_code == 2 and "Invalid value for '--engine'" in result.output
 
 
 def test_libreoffice_failing_is_reported(tiny: Path, tmp_path: Path) -> None:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+import warnings
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -10,7 +13,7 @@ import numpy as np
 import openpyxl
 from openpyxl.utils.cell import range_boundaries
 
-from xlcnn.libreoffice import recalculate
+from xlcnn.recalc import engine
 
 
 @dataclass
@@ -49,9 +52,50 @@ class Book:
         return out
 
 
-def recalculated(paths: list[Path], outdir: Path) -> list[Any]:
-    """Recalculate every workbook in one LibreOffice run; → openpyxl value views of the results."""
-    return [openpyxl.load_workbook(p, data_only=True) for p in recalculate(paths, outdir)]
+def recalculated(paths: list[Path], outdir: Path, engine_key: str = "libreoffice") -> list[Any]:
+    """Recalculate every workbook (LibreOffice: in one run); → openpyxl value views of the results."""
+    return [load_values(p) for p in engine(engine_key).recalculate(paths, outdir, 600.0)]
+
+
+def load_values(path: Path) -> Any:
+    """openpyxl's view of the values of a workbook (as recalculated by a spreadsheet engine)."""
+    with warnings.catch_warnings():
+        # Gnumeric's copies carry no default cell style, which openpyxl mentions; values are unaffected.
+        warnings.filterwarnings("ignore", "Workbook contains no default style", UserWarning)
+        return openpyxl.load_workbook(path, data_only=True)
+
+
+ERROR_VALUES = frozenset({"#NULL!", "#DIV/0!", "#VALUE!", "#REF!", "#NAME?", "#NUM!", "#N/A"})
+
+
+def error_cells(values: Any) -> list[str]:
+    """Every cell of an openpyxl value view that holds a spreadsheet error, as 'Sheet'!A1."""
+    return [f"'{ws.title}'!{cell.coordinate}" for ws in values.worksheets for row in ws.iter_rows()
+            for cell in row if isinstance(cell.value, str) and cell.value in ERROR_VALUES]
+
+
+POISON = 7777777.25  # a value no cell of any xlcnn workbook computes
+_FORMULA_CELL = re.compile(r'<c ([^>]*?)(?: t="[a-z]+")?><f>(.*?)</f><v>.*?</v></c>', re.S)
+
+
+def poisoned(src: Path, dst: Path) -> int:
+    """Copy ``src`` to ``dst`` with the cached value of every formula cell replaced by ``POISON``; → how many.
+
+    An engine that trusted cached values instead of recalculating would hand the poison back."""
+    count = 0
+
+    def poison(match: re.Match[str]) -> str:
+        nonlocal count
+        count += 1
+        return f"<c {match.group(1)}><f>{match.group(2)}</f><v>{POISON!r}</v></c>"
+
+    with zipfile.ZipFile(src) as zin, zipfile.ZipFile(dst, "w", zipfile.ZIP_DEFLATED) as zout:
+        for item in zin.infolist():
+            data = zin.read(item.filename)
+            if item.filename.startswith("xl/worksheets/sheet"):
+                data = _FORMULA_CELL.sub(poison, data.decode()).encode()
+            zout.writestr(item, data)
+    return count
 
 
 def assert_recalculated_equals_cached(book: Book, recalc: Any, rtol: float = 1e-12, atol: float = 1e-12) -> int:
