@@ -16,8 +16,8 @@ import click
 from xlcnn import write_handout
 from xlcnn.errors import XlcnnError
 from xlcnn.libreoffice import DEFAULT_TIMEOUT, find_soffice
-from xlcnn.recalc import DEFAULT_ENGINE, ENGINES
 from xlcnn.modify import Size, modify_model
+from xlcnn.recalc import DEFAULT_ENGINE, ENGINES
 from xlcnn.spec import FIT_MODES, FitMode
 from xlcnn.templates import list_templates, load_model
 from xlcnn.texts import DEFAULT_LANGUAGE
