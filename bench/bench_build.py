@@ -28,13 +28,13 @@ from xlsxwriter.workbook import Workbook
 from xlsxwriter.worksheet import Worksheet
 
 import xlcnn
-from xlcnn import workbook as wbmod
+from xlcnn.book import build as wbmod
+from xlcnn.book.sheet import BuildContext, FormulaSheet, ImageInfo
+from xlcnn.book.styles import Styles
+from xlcnn.check.libreoffice import recalculate
 from xlcnn.image import load_image
-from xlcnn.libreoffice import recalculate
-from xlcnn.sheet import BuildContext, FormulaSheet, ImageInfo
-from xlcnn.spec import Architecture, ConvSpec, Model, PoolSpec, Provenance
-from xlcnn.styles import Styles
-from xlcnn.zoo import initial_weights
+from xlcnn.model.spec import Architecture, ConvSpec, Model, PoolSpec, Provenance
+from xlcnn.model.zoo import initial_weights
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = ROOT / "samples" / "circle.png"

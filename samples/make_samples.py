@@ -3,7 +3,7 @@
     python samples/make_samples.py            # rewrite the images, print a Markdown table of predictions
     python samples/make_samples.py --check    # only print the table
 
-The shapes and stripes are drawn by the same code as the training data (``xlcnn.datasets``), only
+The shapes and stripes are drawn by the same code as the training data (``xlcnn.learn.datasets``), only
 larger (200 × 200), from fixed seeds, so they are made again bit for bit. ``star.png`` and
 ``smiley.png`` are none of the classes: a network must still pick one, which is worth a lesson.
 """
@@ -18,7 +18,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from xlcnn import forward, load_image, load_model
-from xlcnn.datasets import sample_image
+from xlcnn.learn.datasets import sample_image
 
 HERE = Path(__file__).resolve().parent
 SIZE = 200

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from xlcnn.spec import Architecture, ConvSpec, InputSpec, Model, PoolSpec, Provenance, Weights
-from xlcnn.zoo import initial_weights
+from xlcnn.model.spec import Architecture, ConvSpec, InputSpec, Model, PoolSpec, Provenance, Weights
+from xlcnn.model.zoo import initial_weights
 
 ConvTuple = tuple[int, int, int, int, int, int]
 

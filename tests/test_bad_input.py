@@ -34,14 +34,16 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from xlcnn import limits, workbook
+from xlcnn.book import build as workbook
+from xlcnn.book import limits
+from xlcnn.book.layout import MAX_COLS, MAX_ROWS, Layout
+from xlcnn.book.limits import Estimate
+from xlcnn.book.sheet import BuildContext, SheetContent
 from xlcnn.cli import cli
-from xlcnn.layout import MAX_COLS, MAX_ROWS, Layout
-from xlcnn.limits import Estimate
-from xlcnn.modify import modify_model
-from xlcnn.sheet import BuildContext, SheetContent
-from xlcnn.spec import Architecture, ConvSpec, InputSpec, PoolSpec
-from xlcnn.templates import list_templates, load_model, templates_root
+from xlcnn.model.modify import modify_model
+from xlcnn.model.spec import Architecture, ConvSpec, InputSpec, PoolSpec
+from xlcnn.model.templates import list_templates, load_model
+from xlcnn.resources import templates_root
 
 TINY = templates_root() / "tiny"
 BUILT_INS = ", ".join(list_templates())
@@ -459,7 +461,7 @@ def test_absurd_sizes_are_refused_before_any_weight_is_made(here: Path, monkeypa
     def no(*args: object) -> None:
         raise AssertionError("weights made for a workbook that was going to be refused")
 
-    monkeypatch.setattr("xlcnn.modify.initial_weights", no)
+    monkeypatch.setattr("xlcnn.model.modify.initial_weights", no)
     image = picture(here / "p.png")
     start = time.perf_counter()
     result = invoke("build", image, "-o", here / "out.xlsx", "--size", "512", "--filters", "64", "--pool", "1")

@@ -18,8 +18,8 @@ from workbooks import Book, assert_recalculated_equals_cached, recalculated
 
 from xlcnn import build_workbook, forward, list_templates, load_image, load_model
 from xlcnn.errors import ModelError
-from xlcnn.spec import Model
-from xlcnn.templates import check_shapes
+from xlcnn.model.spec import Model
+from xlcnn.model.templates import check_shapes
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = sorted((ROOT / "samples").glob("*.png"))
@@ -233,7 +233,7 @@ def test_fast_formula_sheet_writes_exactly_what_xlsxwriter_writes(tmp_path: Path
     """FormulaSheet skips XlsxWriter's future-function rewriting; the files must not differ at all."""
     from xlsxwriter.worksheet import Worksheet
 
-    from xlcnn import workbook as wbmod
+    from xlcnn.book import build as wbmod
 
     image = picture(tmp_path / "picture.png")
     fast = tmp_path / "fast.xlsx"
@@ -260,7 +260,7 @@ def test_worked_example_choice_is_checked(tmp_path: Path) -> None:
 def test_a_probability_that_underflows_gives_an_error_loss_everywhere(soffice: str, tmp_path: Path) -> None:
     """−ln 0: the engine says inf, the cells cache an error value, and LibreOffice agrees it is an error."""
     from xlcnn import verify_workbook
-    from xlcnn.spec import Weights
+    from xlcnn.model.spec import Weights
 
     base = load_model("tiny")
     w = base.weights

@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 
 from xlcnn import DatasetError
-from xlcnn.datasets import BUILTIN, SHAPES, _shape_mask, generate, load_folder, sample_image, split
+from xlcnn.learn.datasets import BUILTIN, SHAPES, _shape_mask, generate, load_folder, sample_image, split
 
 
 @pytest.mark.parametrize("name", sorted(BUILTIN))

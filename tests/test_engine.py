@@ -14,8 +14,8 @@ from hypothesis import strategies as st
 
 from xlcnn import OptionError, forward
 from xlcnn.errors import ModelError
-from xlcnn.layers import conv, flatten, pool, softmax
-from xlcnn.templates import check_shapes
+from xlcnn.model.templates import check_shapes
+from xlcnn.nn.layers import conv, flatten, pool, softmax
 
 
 @st.composite

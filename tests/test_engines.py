@@ -17,10 +17,10 @@ from PIL import Image
 from workbooks import POISON, Book, error_cells, load_values, poisoned
 
 from xlcnn import build_workbook, list_templates, load_model, verify_workbook
-from xlcnn.recalc import engine
-from xlcnn.spec import Model, Weights
-from xlcnn.verify import VerifyReport
-from xlcnn.worked import default_choice
+from xlcnn.book.stages.worked import default_choice
+from xlcnn.check.recalc import engine
+from xlcnn.check.verify import VerifyReport
+from xlcnn.model.spec import Model, Weights
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = sorted((ROOT / "samples").glob("*.png"))

@@ -22,7 +22,7 @@ from PIL import Image
 
 from xlcnn.errors import ImageError, OptionError
 from xlcnn.image import fit_image, load_image, read_image
-from xlcnn.spec import FIT_MODES
+from xlcnn.model.spec import FIT_MODES
 
 WHITE = (255, 255, 255)
 RED = (255, 0, 0)

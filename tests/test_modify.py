@@ -13,7 +13,7 @@ from PIL import Image
 import xlcnn
 from xlcnn import build_workbook, load_model, modify_model
 from xlcnn.errors import LimitError, OptionError
-from xlcnn.spec import ConvSpec, PoolSpec
+from xlcnn.model.spec import ConvSpec, PoolSpec
 
 
 def option_error(**options: object) -> str:
@@ -93,7 +93,7 @@ def test_all_random_and_all_kept_are_said_so() -> None:
 
 
 def test_a_template_folder_is_named_by_its_path_in_the_command(tmp_path: Path) -> None:
-    from xlcnn.templates import save_model
+    from xlcnn.model.templates import save_model
 
     folder = save_model(load_model("tiny"), tmp_path / "mine")
     model = modify_model(load_model(folder), size=(8, 10))
@@ -132,7 +132,7 @@ def test_a_workbook_too_big_is_refused_before_any_weight_is_made(monkeypatch: py
     def no(*args: object) -> None:
         raise AssertionError("weights made")
 
-    monkeypatch.setattr("xlcnn.modify.initial_weights", no)
+    monkeypatch.setattr("xlcnn.model.modify.initial_weights", no)
     with pytest.raises(LimitError, match=r"^the workbook's Dense sheet would need 16,777,228 rows; spreadsheets hold "
                                          r"1,048,576 \("):
         modify_model(load_model("tiny"), size=512, filters=64, pool=1)

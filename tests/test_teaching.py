@@ -15,8 +15,8 @@ from helpers import assert_stage_matches
 from workbooks import Book, recalculated
 
 from xlcnn import build_workbook, forward, load_image, load_model
-from xlcnn.layers.conv import pad
-from xlcnn.spec import Model
+from xlcnn.model.spec import Model
+from xlcnn.nn.layers.conv import pad
 
 ROOT = Path(__file__).resolve().parent.parent
 TRIANGLE = ROOT / "samples" / "triangle.png"  # the default model is 76% sure: every loss term is non-trivial
@@ -27,7 +27,7 @@ def cell(book: Book, name: str, view: object) -> object:
 
 
 def expected_worked(model: Model, image: Path, choice: tuple[int, int, int]) -> dict[str, np.ndarray | float]:
-    """The worked example computed here, independently of xlcnn.worked, from the engine's trace."""
+    """The worked example computed here, independently of xlcnn.book.stages.worked, from the engine's trace."""
     spec = model.arch.input
     trace = forward(load_image(image, (spec.height, spec.width)), model)
     f, i, j = choice

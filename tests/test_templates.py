@@ -22,8 +22,9 @@ import pytest
 import tomli_w
 
 from xlcnn.errors import ModelError
-from xlcnn.spec import Model, Provenance, Weights
-from xlcnn.templates import list_templates, load_model, save_model, templates_root
+from xlcnn.model.spec import Model, Provenance, Weights
+from xlcnn.model.templates import list_templates, load_model, save_model
+from xlcnn.resources import templates_root
 
 TINY = templates_root() / "tiny"
 LAYERS_RULE = "layers must be (conv, relu, maxpool) repeated, then flatten, dense, softmax, cross_entropy"
@@ -69,7 +70,7 @@ def model_error(folder: Path | str) -> str:
 
 
 def expected_shapes(model: Model) -> dict[str, tuple[int, ...]]:
-    """The weight shapes the architecture needs, worked out here independently of xlcnn.templates."""
+    """The weight shapes the architecture needs, worked out here independently of xlcnn.model.templates."""
     spec = model.arch.input
     channels, height, width = 3, spec.height, spec.width
     shapes: dict[str, tuple[int, ...]] = {}

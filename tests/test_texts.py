@@ -17,11 +17,11 @@ import openpyxl
 import pytest
 from PIL import Image
 
-import xlcnn.texts
+import xlcnn.book.texts
 from xlcnn import build_workbook, load_model
+from xlcnn.book.layout import HEADER_ROWS, LEFT
+from xlcnn.book.texts import DEFAULT_LANGUAGE, available_languages, lang_dir, load_texts
 from xlcnn.errors import OptionError
-from xlcnn.layout import HEADER_ROWS, LEFT
-from xlcnn.texts import DEFAULT_LANGUAGE, available_languages, lang_dir, load_texts
 
 LANG_DIR = lang_dir()
 TRANSLATIONS = [code for code in available_languages() if code != DEFAULT_LANGUAGE]
@@ -63,9 +63,9 @@ def placeholders(text: str) -> set[str]:
 
 @pytest.fixture
 def fresh_cache() -> Iterator[None]:
-    xlcnn.texts._read.cache_clear()
+    xlcnn.book.texts._read.cache_clear()
     yield
-    xlcnn.texts._read.cache_clear()
+    xlcnn.book.texts._read.cache_clear()
 
 
 # ------------------------------------------------------------------------------------ the language files
@@ -169,7 +169,7 @@ def test_a_missing_key_falls_back_to_english(tmp_path: Path, monkeypatch: pytest
     (tmp_path / "xx.toml").write_text(
         '[guide]\ntitle = "xx title"\n[conv]\ntitle = "Conv {k} · xx"\n[steps]\ntitle = "xx steps"\n',
         encoding="utf-8")
-    monkeypatch.setattr(xlcnn.texts, "lang_dir", lambda: tmp_path)
+    monkeypatch.setattr(xlcnn.book.texts, "lang_dir", lambda: tmp_path)
     english = read(DEFAULT_LANGUAGE)
 
     texts = load_texts("xx")

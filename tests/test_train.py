@@ -14,11 +14,11 @@ from helpers import assert_stage_matches
 
 from xlcnn import load_model
 from xlcnn.cli import cli
-from xlcnn.datasets import generate, sample_image
-from xlcnn.layers import conv, dense, flatten, pool, relu, softmax
-from xlcnn.spec import Weights
-from xlcnn.train import Progress, TrainConfig, evaluate, fit, loss_and_gradients, train_model
-from xlcnn.zoo import tiny_architecture
+from xlcnn.learn.datasets import generate, sample_image
+from xlcnn.learn.train import Progress, TrainConfig, evaluate, fit, loss_and_gradients, train_model
+from xlcnn.model.spec import Weights
+from xlcnn.model.zoo import tiny_architecture
+from xlcnn.nn.layers import conv, dense, flatten, pool, relu, softmax
 
 # A seed no shipped template was trained or validated on: the test images are new to the network.
 UNUSED_SEED = 20_260_101

@@ -23,11 +23,11 @@ from openpyxl.utils.cell import range_boundaries
 from PIL import Image
 
 from xlcnn import build_workbook, forward, load_image, load_model, verify_workbook
+from xlcnn.check.gnumeric import INSTALL_HINT as GNUMERIC_HINT
+from xlcnn.check.libreoffice import INSTALL_HINT, recalculate
+from xlcnn.check.verify import format_report
 from xlcnn.cli import cli
-from xlcnn.gnumeric import INSTALL_HINT as GNUMERIC_HINT
-from xlcnn.libreoffice import INSTALL_HINT, recalculate
-from xlcnn.spec import Model, Weights
-from xlcnn.verify import format_report
+from xlcnn.model.spec import Model, Weights
 
 
 def picture(path: Path, seed: int = 0) -> Path:

@@ -13,7 +13,7 @@ import numpy as np
 import openpyxl
 from openpyxl.utils.cell import range_boundaries
 
-from xlcnn.recalc import engine
+from xlcnn.check.recalc import engine
 
 
 @dataclass

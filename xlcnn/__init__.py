@@ -10,7 +10,8 @@ The library comes first; the ``xlcnn`` command is a thin layer over these functi
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from xlcnn.engine import Trace, forward
+from xlcnn.book.build import build_workbook
+from xlcnn.check.handout import write_handout
 from xlcnn.errors import (
     DatasetError,
     GnumericError,
@@ -23,20 +24,20 @@ from xlcnn.errors import (
     WorkbookError,
     XlcnnError,
 )
-from xlcnn.handout import write_handout
 from xlcnn.image import load_image, read_image
-from xlcnn.modify import modify_model
-from xlcnn.spec import Architecture, Model, Provenance, Weights
-from xlcnn.templates import list_templates, load_model, save_model
+from xlcnn.model.modify import modify_model
+from xlcnn.model.spec import Architecture, Model, Provenance, Weights
+from xlcnn.model.templates import list_templates, load_model, save_model
+from xlcnn.nn.engine import Trace, forward
 from xlcnn.version import __version__
-from xlcnn.workbook import build_workbook
 
 if TYPE_CHECKING:
-    from xlcnn.train import train_model, write_template
-    from xlcnn.verify import verify_workbook
+    from xlcnn.check.verify import verify_workbook
+    from xlcnn.learn.train import train_model, write_template
 
 # Training and verification pull in more (openpyxl, the data sets); they load on first use.
-_LAZY = {"train_model": "xlcnn.train", "write_template": "xlcnn.train", "verify_workbook": "xlcnn.verify"}
+_LAZY = {"train_model": "xlcnn.learn.train", "write_template": "xlcnn.learn.train",
+         "verify_workbook": "xlcnn.check.verify"}
 
 
 def __getattr__(name: str) -> Any:

@@ -14,18 +14,18 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from xlcnn import write_handout
+from xlcnn.book.build import build_workbook
+from xlcnn.book.texts import DEFAULT_LANGUAGE
+from xlcnn.check.libreoffice import DEFAULT_TIMEOUT, find_soffice
+from xlcnn.check.recalc import DEFAULT_ENGINE, ENGINES
 from xlcnn.errors import XlcnnError
-from xlcnn.libreoffice import DEFAULT_TIMEOUT, find_soffice
-from xlcnn.modify import Size, modify_model
-from xlcnn.recalc import DEFAULT_ENGINE, ENGINES
-from xlcnn.spec import FIT_MODES, FitMode
-from xlcnn.templates import list_templates, load_model
-from xlcnn.texts import DEFAULT_LANGUAGE
+from xlcnn.model.modify import Size, modify_model
+from xlcnn.model.spec import FIT_MODES, FitMode
+from xlcnn.model.templates import list_templates, load_model
 from xlcnn.version import __version__
-from xlcnn.workbook import build_workbook
 
 if TYPE_CHECKING:  # verify (and openpyxl) load only when a command needs them: the CLI starts faster
-    from xlcnn.verify import VerifyReport
+    from xlcnn.check.verify import VerifyReport
 
 
 class _Group(click.Group):
@@ -126,7 +126,7 @@ def build_command(image: Path, output: Path | None, model_name: str, label: str 
         if not quiet:
             click.echo(f"Wrote {handout}: the printed handout.")
     if verify:
-        from xlcnn.verify import verify_workbook
+        from xlcnn.check.verify import verify_workbook
 
         _show_verification(verify_workbook(result.path), as_json=False, quiet=quiet)
 
@@ -154,7 +154,7 @@ def verify_command(workbook: Path, as_json: bool, timeout: float, no_cache_check
       xlcnn verify edited.xlsx --no-cache-check     # saved by openpyxl, which stores no values
       xlcnn verify photo.xlsx --engine gnumeric     # a second, independent spreadsheet engine
     """
-    from xlcnn.verify import verify_workbook
+    from xlcnn.check.verify import verify_workbook
 
     report = verify_workbook(workbook, timeout=timeout, check_cache=not no_cache_check, engine=engine)
     _show_verification(report, as_json=as_json, quiet=False)
@@ -206,7 +206,7 @@ def _size(value: str | None) -> Size | None:
 
 def _show_verification(report: VerifyReport, as_json: bool, quiet: bool) -> None:
     """The report on stdout; a failure also as one ``Error:`` line on stderr, with exit code 1."""
-    from xlcnn.verify import format_report
+    from xlcnn.check.verify import format_report
 
     if as_json:
         click.echo(json.dumps(report.to_dict(), indent=2, ensure_ascii=False))
@@ -275,7 +275,7 @@ def train_command(photos: Path | None, dataset: str | None, output: Path, templa
     import contextlib
     import time
 
-    from xlcnn.train import Progress, check_output, train_model, write_template
+    from xlcnn.learn.train import Progress, check_output, train_model, write_template
 
     def warn(message: str) -> None:
         click.echo(f"Warning: {message}", err=True)

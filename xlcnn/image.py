@@ -27,7 +27,7 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from xlcnn.errors import ImageError, OptionError, one_line
-from xlcnn.spec import FIT_MODES, FitMode
+from xlcnn.model.spec import FIT_MODES, FitMode
 
 RESAMPLE = Image.Resampling.LANCZOS
 

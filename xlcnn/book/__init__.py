@@ -1,0 +1,1 @@
+"""The workbook: layout, sheet writing, styles, texts, limits, the build, one module per stage."""

@@ -1,0 +1,231 @@
+"""``build_workbook``: an image and a model in, a complete live workbook out — or nothing at all.
+
+The order matters for the promise "nothing half-written": everything that can fail on bad input (the
+model, the image, the label, the output path, the spreadsheet limits) is checked before the first byte
+is written; the workbook is then written to a temporary file beside the output and renamed into place.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import secrets
+import stat
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+from xlsxwriter.exceptions import FileCreateError
+from xlsxwriter.workbook import Workbook
+from xlsxwriter.worksheet import Worksheet
+
+from xlcnn.book import limits
+from xlcnn.book.layout import Layout, SheetPlan
+from xlcnn.book.sheet import BuildContext, FormulaSheet, ImageInfo, SheetContent
+from xlcnn.book.stages import guide, pixels, shapes, worked
+from xlcnn.book.stages.worked import default_choice
+from xlcnn.book.styles import Styles
+from xlcnn.book.texts import DEFAULT_LANGUAGE, Texts, load_texts
+from xlcnn.errors import OptionError, OutputError, one_line
+from xlcnn.image import fit_image, read_image
+from xlcnn.model.spec import FitMode, Model
+from xlcnn.model.templates import load_model, validate_model
+from xlcnn.nn.engine import Trace, forward
+from xlcnn.nn.layers import conv, dense, flatten, pool, relu, softmax
+from xlcnn.version import __version__
+
+SheetBuilder = Callable[[BuildContext, SheetPlan], SheetContent]
+
+BUILDERS: dict[str, SheetBuilder] = {
+    "guide": guide.guide_sheet,
+    "image": pixels.image_sheet,
+    "input": pixels.input_sheet,
+    "filters": conv.filters_sheet,
+    "conv": conv.conv_sheet,
+    "relu": relu.relu_sheet,
+    "pool": pool.pool_sheet,
+    "flatten": flatten.flatten_sheet,
+    "dense": dense.dense_sheet,
+    "softmax": softmax.softmax_sheet,
+    "loss": softmax.loss_sheet,
+    "worked": worked.worked_sheet,
+    "shapes": shapes.shapes_sheet,
+}
+
+# A fixed creation time keeps two builds of the same input byte-for-byte alike.
+FIXED_TIMESTAMP = datetime(2024, 1, 1)
+
+
+@dataclass(frozen=True, eq=False)
+class BuildResult:
+    path: Path
+    model: Model
+    trace: Trace
+    estimate: limits.Estimate
+    formulas: int  # formula cells written
+    worked: tuple[int, int, int]  # the conv-1 cell the worked example expands (map, row, column)
+    warnings: list[str] = field(default_factory=list)
+
+
+def check_output(output: Path, image: Path) -> None:
+    """Refuse an output path that cannot or must not be written, before any work is done."""
+    if output.is_dir():
+        raise OutputError(f"{output}: is a directory; give a file name ending in .xlsx")
+    if output.suffix.lower() != ".xlsx":
+        raise OutputError(f"{output}: the output must be an .xlsx file")
+    parent = output.parent
+    if not parent.is_dir():
+        if parent.exists():
+            raise OutputError(f"{output}: {parent} is not a folder")
+        raise OutputError(f"{output}: the folder {parent} does not exist")
+    if output.exists() and image.exists() and os.path.samefile(output, image):
+        raise OutputError(f"{output}: is the input image; choose another output file")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise OutputError(f"{output}: permission denied (cannot write in {parent})")
+    if output.exists() and not os.access(output, os.W_OK):
+        raise OutputError(f"{output}: permission denied (the file is read-only)")
+
+
+def thumbnail(pixels_: np.ndarray) -> bytes:
+    """The fitted image enlarged with square pixels, as PNG bytes for the Guide."""
+    h, w = pixels_.shape[:2]
+    factor = max(1, guide.THUMBNAIL_PX // max(h, w))
+    img = Image.fromarray(pixels_, "RGB").resize((w * factor, h * factor), Image.Resampling.NEAREST)
+    buffer = io.BytesIO()
+    img.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def build_workbook(
+    image: str | os.PathLike[str],
+    output: str | os.PathLike[str],
+    model: str | os.PathLike[str] | Model = "default",
+    label: str | None = None,
+    fit: FitMode | None = None,
+    lang: str = DEFAULT_LANGUAGE,
+    worked: tuple[int, int, int] | None = None,
+) -> BuildResult:
+    """Write the workbook of ``model`` run on ``image`` to ``output`` (an .xlsx path).
+
+    ``label`` is the true class for the loss (default: the predicted class); ``fit`` how the image is
+    brought to the model's size (default: the model's own, usually ``crop``); ``lang`` the language of
+    the explanations; ``worked`` the conv-1 cell (map, row, column, from 1) that the worked example
+    expands (default: map 1's strongest cell).
+    """
+    image_path, out = Path(image), Path(output)
+    net = model if isinstance(model, Model) else load_model(model)
+    if isinstance(model, Model):
+        validate_model(model)  # a template was checked as it loaded; a model made in code is checked here
+    texts = load_texts(lang)
+    check_output(out, image_path)
+    layout = Layout(net.arch, teaching=True)
+    limits.check_architecture(layout)  # before the image is read or the engine runs: a model too big is refused now
+    source = read_image(image_path)
+    spec = net.arch.input
+    mode: FitMode = fit or spec.fit
+    fitted = fit_image(source.rgb, spec.height, spec.width, mode)
+    colours, _ = pixels.image_colours(fitted)
+    est = limits.estimate(layout, len(np.unique(colours.reshape(-1, 3), axis=0)))
+    warnings = limits.check(est)
+    trace = forward(fitted, net, label)
+    choice = check_worked(worked, net) if worked is not None else default_choice(trace, net)
+    info = ImageInfo(image_path.name, source.size, mode, thumbnail(fitted))
+    counted: list[int] = []
+    _write_atomically(out, lambda path: counted.append(_write(path, layout, net, trace, texts, info, choice)))
+    return BuildResult(out, net, trace, est, counted[0], choice, warnings)
+
+
+def check_worked(choice: tuple[int, int, int], model: Model) -> tuple[int, int, int]:
+    """A worked-example choice must name an existing cell of conv 1."""
+    filters, rows, cols = model.arch.blocks[0].conv_shape
+    for value, top, what in zip(choice, (filters, rows, cols), ("map", "row", "column"), strict=True):
+        if not 1 <= value <= top:
+            raise OptionError(f"--worked {','.join(map(str, choice))}: the {what} must be from 1 to {top}, "
+                              f"not {value}")
+    return choice
+
+
+def _write_atomically(out: Path, write: Callable[[Path], None]) -> None:
+    """Write through a temporary file in the same folder, renamed into place only when complete.
+
+    The temporary file is created like any new file (so it gets the usual permissions, not mkstemp's 0600), or
+    takes the permissions of the file it replaces. Whatever stops the writing — an error, a full disk, Ctrl+C —
+    the temporary file is removed and an earlier file at ``out`` is left as it was.
+    """
+    tmp = _temporary_file(out)
+    try:
+        try:
+            if out.exists():
+                os.chmod(tmp, stat.S_IMODE(out.stat().st_mode))
+            write(tmp)
+            os.replace(tmp, out)
+        except (OSError, FileCreateError) as exc:
+            raise OutputError(f"{out}: cannot be written ({_reason(exc)})") from None
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def _temporary_file(out: Path) -> Path:
+    """A new, empty ``.<name>.<random>.xlsx.tmp`` beside ``out``, created with the process's umask."""
+    for _ in range(100):
+        tmp = out.parent / f".{out.stem}.{secrets.token_hex(4)}.xlsx.tmp"
+        try:
+            os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+        except FileExistsError:
+            continue
+        except OSError as exc:
+            raise OutputError(f"{out}: cannot be written ({_reason(exc)})") from None
+        return tmp
+    raise OutputError(f"{out}: cannot be written (no free temporary file name in {out.parent})")
+
+
+def _reason(exc: BaseException) -> str:
+    """An OSError's own words ("No space left on device"), also when XlsxWriter wraps it."""
+    inner = exc.args[0] if isinstance(exc, FileCreateError) and exc.args else exc
+    if isinstance(inner, OSError) and inner.strerror:
+        return inner.strerror
+    return one_line(str(inner)) or type(inner).__name__
+
+
+def _write(path: Path, layout: Layout, model: Model, trace: Trace, texts: Texts, info: ImageInfo,
+           worked: tuple[int, int, int], worksheet_class: type[Worksheet] = FormulaSheet) -> int:
+    """Write the workbook to ``path``; → how many formulas it holds."""
+    # Constant-memory mode flushes each row as the next begins: memory stays flat however big the image. The
+    # rows go to XlsxWriter's temporary files, kept in a folder of our own that is removed whatever happens.
+    with tempfile.TemporaryDirectory(prefix="xlcnn-", ignore_cleanup_errors=True) as scratch:
+        return _write_in(path, scratch, layout, model, trace, texts, info, worked, worksheet_class)
+
+
+def _write_in(path: Path, scratch: str, layout: Layout, model: Model, trace: Trace, texts: Texts, info: ImageInfo,
+              worked: tuple[int, int, int], worksheet_class: type[Worksheet]) -> int:
+    wb = Workbook(str(path), {"constant_memory": True, "tmpdir": scratch, "strings_to_numbers": False,
+                              "strings_to_formulas": False, "strings_to_urls": False})
+    try:
+        wb.set_properties({
+            "title": f"xlcnn · {model.title} · {info.name}",
+            "subject": "A convolutional neural network as live spreadsheet formulas",
+            "author": "xlcnn",
+            "comments": f"Made by xlcnn {__version__}",
+            "created": FIXED_TIMESTAMP,
+        })
+        ctx = BuildContext(layout, model, trace, Styles(wb, texts.flag("style.italic_notes")), texts, info, worked)
+        sheets = []
+        for plan in layout.sheets:
+            content = BUILDERS[plan.kind](ctx, plan)
+            sheets.append(wb.add_worksheet(plan.name, worksheet_class=worksheet_class))
+            content.write(sheets[-1])
+        for name, ref in layout.defined_names():
+            wb.define_name(name, ref)
+    except BaseException:
+        wb.fileclosed = True  # abandon it: the caller deletes the temporary file
+        for ws in wb.worksheets():
+            if ws.row_data_fh is not None:
+                ws.row_data_fh.close()  # so that the scratch folder can be removed (Windows keeps open files)
+        raise
+    wb.close()
+    return sum(getattr(ws, "formulas", 0) for ws in sheets)

@@ -1,0 +1,149 @@
+"""Spreadsheet limits, checked before anything is written: a clear error up front, never a corrupt file.
+
+``estimate`` sizes a workbook from its layout alone (no weights, no image, no engine): the formula count is
+exact (tests compare it with the formulas actually written), the longest convolution formula is measured on
+the formula whose references are longest, and the cell formats are the image's colours plus the workbook's
+own few dozen styles. ``check`` turns any limit that would be exceeded into a ``LimitError`` naming the
+numbers and the limit, and returns warnings for workbooks that spreadsheet apps would be slow with.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from xlcnn.book.layout import MAX_COLS, MAX_ROWS, Layout
+from xlcnn.book.stages.pixels import MAX_IMAGE_COLOURS
+from xlcnn.errors import LimitError
+from xlcnn.nn.layers.conv import ConvFormulas
+
+MAX_FORMULA_CHARS = 8192
+MAX_CELL_FORMATS = 64_000
+# xlcnn's own ceiling, not a spreadsheet's: beyond it the file is hundreds of megabytes, takes xlcnn minutes
+# to write, and Excel and LibreOffice need minutes and gigabytes of memory to open it.
+MAX_CELLS = 5_000_000
+SLOW_FORMULAS = 500_000  # beyond this Excel and LibreOffice take many seconds to open and recalculate
+OWN_FORMATS = 64  # the workbook's own styles (titles, grids, links, …): about 30, with room to grow
+OTHER_FORMULA_CHARS = 300  # every formula outside the convolutions (INDEX/MATCH lookups, sums) is shorter
+ADVICE = "use a smaller --size, fewer --filters, a larger --stride or --pool"
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """The size of a workbook, computed from its layout alone."""
+
+    formulas: int  # exact
+    constants: int  # numbers and text (the text of headers and notes approximately), plus the Image sheet's pixels
+    max_row: int  # 0-based index of the last row of any grid (the Guide's ~100 lines of text are not counted)
+    max_col: int  # 0-based index of the last column of any grid
+    longest_formula: int  # characters, without the leading "="
+    formats: int
+    row_sheet: str = ""  # the sheet reaching max_row
+    col_sheet: str = ""  # the sheet reaching max_col
+
+    @property
+    def cells(self) -> int:
+        return self.formulas + self.constants
+
+
+def count_formulas(layout: Layout) -> int:
+    """How many formula cells the workbook of ``layout`` holds (kept equal to what the emitters write)."""
+    arch = layout.arch
+    kinds = {plan.kind for plan in layout.sheets}
+    k = len(arch.classes)
+    n = arch.flatten_size
+    total = 4  # the Guide's live prediction, probability, true label and loss
+    for block in arch.blocks:
+        f, h, w = block.conv_shape
+        _, ph, pw = block.pool_shape
+        total += 2 * f * h * w + f * ph * pw  # conv, ReLU, pool
+    total += n  # flatten
+    total += 2 * k  # dense: logits, and the weight matrix's column headers (=label)
+    total += 4 * k + 4  # softmax: labels, logits, exp, probabilities; max, sum, predicted class, its probability
+    total += 5 * k + 3  # loss: labels, probabilities, one-hot, two rows of terms; three losses
+    if "worked" in kinds:
+        block = arch.blocks[0]
+        channels, kernel = block.in_shape[0], block.conv.kernel
+        total += channels * (3 * kernel**2 + 1) + 7  # window, kernel, products, sum per channel; 6 rows, check
+    if "shapes" in kinds:
+        # Shapes table: input 1; per block conv 11, ReLU 9, pool 11; flatten 7, dense 7, softmax 6; the panel 4.
+        total += 1 + 31 * len(arch.blocks) + 7 + 7 + 6 + 4
+    return total
+
+
+def count_constants(layout: Layout, image_pixels: int) -> int:
+    """Numbers, text and the Image sheet's coloured cells; exact for every grid, approximate for the notes."""
+    arch = layout.arch
+    total = image_pixels
+    for g in layout.grids.values():
+        if g.key.startswith(("input_r", "input_g", "input_b")):
+            total += (g.rows + 2 * g.pad) * (g.cols + 2 * g.pad)  # the pixels and their zero border
+        elif g.key.startswith("conv") and "_w" in g.key:
+            total += g.rows * g.cols  # a kernel
+        elif g.key.startswith("pool") and "_out" in g.key:
+            total += (g.rows + 2 * g.pad) * (g.cols + 2 * g.pad) - g.rows * g.cols  # the next conv's zero border
+    total += sum(block.conv.filters for block in arch.blocks)  # biases
+    n, k = arch.flatten_size, len(arch.classes)
+    total += 4 * n  # flatten: where each value came from (index, map, row, column)
+    total += n * k + n + 2 * k  # dense: weights, their source labels, biases, class names
+    total += 3 * arch.blocks[0].conv.filters  # the worked example's table of map origins
+    # Text: a title per grid, the header lines and parameter labels of each sheet, the Guide's pages of help.
+    total += len(layout.grids) + 12 * len(layout.sheets) + 100
+    return total
+
+
+def longest_conv_formula(layout: Layout) -> int:
+    """The length of the longest convolution formula: the last filter's bottom-right cell, whose references
+    (last rows, last columns, last kernels) are the longest on each sheet."""
+    longest = 0
+    for block in layout.arch.blocks:
+        _, oh, ow = block.conv_shape
+        formula = ConvFormulas(layout, block.index).for_filter(block.conv.filters)
+        longest = max(longest, len(formula(oh - 1, ow - 1)) - 1)  # without the leading "="
+    return longest
+
+
+def estimate(layout: Layout, image_colours: int) -> Estimate:
+    """The size of the workbook of ``layout`` whose Image sheet paints ``image_colours`` distinct colours."""
+    arch = layout.arch
+    rows = max(layout.sheets, key=lambda plan: plan.last_row)
+    cols = max(layout.sheets, key=lambda plan: plan.last_col)
+    return Estimate(
+        formulas=count_formulas(layout),
+        constants=count_constants(layout, arch.input.height * arch.input.width),
+        max_row=rows.last_row,
+        max_col=cols.last_col,
+        longest_formula=max(longest_conv_formula(layout), OTHER_FORMULA_CHARS),
+        formats=image_colours + OWN_FORMATS,
+        row_sheet=rows.name,
+        col_sheet=cols.name,
+    )
+
+
+def check(est: Estimate) -> list[str]:
+    """Raise ``LimitError`` if the workbook cannot be held by a spreadsheet; return warnings."""
+    if est.max_row + 1 > MAX_ROWS:
+        raise LimitError(f"the workbook's {est.row_sheet} sheet would need {est.max_row + 1:,} rows; spreadsheets "
+                         f"hold {MAX_ROWS:,} ({ADVICE})")
+    if est.max_col + 1 > MAX_COLS:
+        raise LimitError(f"the workbook's {est.col_sheet} sheet would need {est.max_col + 1:,} columns; "
+                         f"spreadsheets hold {MAX_COLS:,} ({ADVICE})")
+    if est.longest_formula > MAX_FORMULA_CHARS:
+        raise LimitError(f"a convolution formula would be {est.longest_formula:,} characters long; spreadsheets "
+                         f"allow {MAX_FORMULA_CHARS:,} (use fewer filters in the layer before)")
+    if est.formats > MAX_CELL_FORMATS:
+        raise LimitError(f"the workbook would need {est.formats:,} cell formats; spreadsheets allow about "
+                         f"{MAX_CELL_FORMATS:,}")
+    if est.cells > MAX_CELLS:
+        raise LimitError(f"the workbook would have {est.cells:,} cells ({est.formulas:,} of them formulas); xlcnn "
+                         f"writes at most {MAX_CELLS:,}, beyond which Excel and LibreOffice take minutes and "
+                         f"gigabytes to open a file ({ADVICE})")
+    warnings = []
+    if est.formulas > SLOW_FORMULAS:
+        warnings.append(f"the workbook has {est.formulas:,} formulas (more than {SLOW_FORMULAS:,}); Excel and "
+                        f"LibreOffice will be slow to open and recalculate it")
+    return warnings
+
+
+def check_architecture(layout: Layout) -> list[str]:
+    """``check`` before the image is known, assuming the most colours the Image sheet may paint."""
+    return check(estimate(layout, MAX_IMAGE_COLOURS))  # more are quantised to this many

@@ -1,0 +1,318 @@
+"""Sheet content written row by row, so that XlsxWriter's constant-memory mode keeps memory flat.
+
+In constant-memory mode a row is flushed to disk as soon as a later row is written, so every sheet must
+be written top to bottom. Stage emitters therefore describe their cells as ``Rows`` pieces — "rows
+``top``…``bottom``, and a function that writes one of them" — and ``SheetContent.write`` interleaves the
+pieces row by row. Sheet-wide settings (widths, colour scales, names) go in ``setup``.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from xlsxwriter.format import Format
+from xlsxwriter.worksheet import Worksheet
+
+from xlcnn.book.layout import HEADER_ROWS, LEFT, Grid, Layout, SheetPlan
+from xlcnn.book.styles import GRID_CELL_PX, GRID_COLUMN_WIDTH, GRID_ROW_HEIGHT, Styles
+from xlcnn.book.texts import Texts
+from xlcnn.model.spec import Model
+
+if TYPE_CHECKING:  # the engine imports the layer modules, which import this one
+    from xlcnn.nn.engine import Trace
+
+MARGIN_WIDTH = 1.5
+TITLE_ROW_HEIGHT = 24
+DEFAULT_ROW_HEIGHT = 20  # XlsxWriter's, in pixels (15 points)
+DEFAULT_COLUMN_WIDTH = 8.43
+PRINT_MIN_PX = 1000  # a printed sheet is at least this wide, so the header's notes fit on the page
+PRINTABLE_PX = (710, 960)  # an A4 portrait page at 96 dpi, less margins, header and footer
+ONE_PAGE_PX = 2200  # a sheet up to this size (both ways) prints on one page and stays legible
+
+Emit = Callable[[Worksheet, int], None]
+
+# The only functions xlcnn's formulas use (DESIGN.md: they work alike in Excel 2010+, LibreOffice and
+# Google Sheets). A formula calling anything else goes through XlsxWriter's full rewriting.
+OUR_FUNCTIONS = ("SUMPRODUCT", "SUM", "MAX", "EXP", "LN", "INDEX", "MATCH", "IF", "INT")
+_OTHER_FUNCTION = re.compile(r"(?<![A-Za-z0-9_.])(?!(?:" + "|".join(OUR_FUNCTIONS) + r")\()[A-Za-z_][A-Za-z0-9_.]*\(")
+
+
+class FormulaSheet(Worksheet):  # type: ignore[misc]  # XlsxWriter ships no type hints
+    """A worksheet that skips XlsxWriter's future-function rewriting for formulas that cannot need it.
+
+    XlsxWriter runs about 30 regular-expression substitutions on every formula to prefix functions newer
+    than Excel 2007 (``_xlfn.XLOOKUP`` …). None applies to the functions above, and for the default
+    workbook's 11,000 formulas those substitutions are two thirds of the build time. The output is
+    byte-for-byte the same (tests/test_build.py checks it against the stock worksheet).
+    """
+
+    formulas = 0  # how many formula cells this sheet holds
+
+    def write_formula(self, *args: Any, **kwargs: Any) -> Any:
+        self.formulas += 1
+        return super().write_formula(*args, **kwargs)
+
+    def _prepare_formula(self, formula: str, expand_future_functions: bool = False) -> str:
+        if expand_future_functions or _OTHER_FUNCTION.search(formula) or formula.startswith("{"):
+            return str(super()._prepare_formula(formula, expand_future_functions))
+        return formula[1:] if formula.startswith("=") else formula
+
+
+@dataclass(frozen=True)
+class Rows:
+    top: int
+    bottom: int
+    emit: Emit
+
+
+@dataclass
+class SheetContent:
+    pieces: list[Rows] = field(default_factory=list)
+    setup: list[Callable[[Worksheet], None]] = field(default_factory=list)
+
+    def add(self, top: int, bottom: int, emit: Emit) -> None:
+        self.pieces.append(Rows(top, bottom, emit))
+
+    def on_setup(self, fn: Callable[[Worksheet], None]) -> None:
+        self.setup.append(fn)
+
+    # Single cells ----------------------------------------------------------------------------
+
+    def text(self, row: int, col: int, text: str, fmt: Format | None = None) -> None:
+        """Text from anywhere (labels, file names) is always written as a string, never a formula."""
+        self.add(row, row, lambda ws, r: ws.write_string(r, col, text, fmt))
+
+    def number(self, row: int, col: int, value: float, fmt: Format | None = None) -> None:
+        self.add(row, row, lambda ws, r: ws.write_number(r, col, value, fmt))
+
+    def formula(self, row: int, col: int, formula: str, value: Any, fmt: Format | None = None) -> None:
+        self.add(row, row, lambda ws, r: ws.write_formula(r, col, formula, fmt, value))
+
+    def link(self, row: int, col: int, sheet_ref: str, text: str, fmt: Format | None = None) -> None:
+        self.add(row, row, lambda ws, r: ws.write_url(r, col, f"internal:{sheet_ref}", fmt, text))
+
+    def wrapped(self, row: int, col: int, text: str, fmt: Format, chars_per_line: int) -> None:
+        """Text wrapped in a cell whose row is made tall enough (spreadsheets do not always autofit)."""
+        lines = max(1, -(-display_width(text) // chars_per_line))
+
+        def emit(ws: Worksheet, r: int) -> None:
+            ws.set_row(r, 15 * lines)
+            ws.write_string(r, col, text, fmt)
+
+        self.add(row, row, emit)
+
+    def lines(self, row: int, col: int, texts: list[str], fmt: Format | None = None) -> int:
+        """Consecutive text lines from ``row``; returns the row after the last."""
+        for i, line in enumerate(texts):
+            if line:
+                self.text(row + i, col, line, fmt)
+        return row + len(texts)
+
+    # Grids -------------------------------------------------------------------------------------
+
+    def grid_title(self, grid: Grid, title: str, fmt: Format) -> None:
+        """The label over a grid: what it is and its shape."""
+        self.text(grid.title_row, grid.outer_left, title, fmt)
+
+    def grid_formulas(self, grid: Grid, formula: Callable[[int, int], str], values: Any, fmt: Format) -> None:
+        """One formula per grid cell, each written with its cached value ``values[r][c]``."""
+        def emit(ws: Worksheet, row: int) -> None:
+            r = row - grid.top
+            vals = values[r]
+            for c in range(grid.cols):
+                ws.write_formula(row, grid.left + c, formula(r, c), fmt, float(vals[c]))
+
+        self.add(grid.top, grid.top + grid.rows - 1, emit)
+
+    def grid_numbers(self, grid: Grid, values: Any, fmt: Format) -> None:
+        """Constants (pixels, weights) — the cells a student edits."""
+        def emit(ws: Worksheet, row: int) -> None:
+            vals = values[row - grid.top]
+            for c in range(grid.cols):
+                ws.write_number(row, grid.left + c, float(vals[c]), fmt)
+
+        self.add(grid.top, grid.top + grid.rows - 1, emit)
+
+    def grid_border(self, grid: Grid, fmt: Format) -> None:
+        """The visible zero-padding border around a grid (constant zeros, shaded grey)."""
+        if grid.pad == 0:
+            return
+        left, right = grid.outer_left, grid.outer_right
+        inner = range(grid.left, grid.left + grid.cols)
+
+        def emit(ws: Worksheet, row: int) -> None:
+            full = row < grid.top or row >= grid.top + grid.rows
+            for col in range(left, right + 1):
+                if full or col not in inner:
+                    ws.write_number(row, col, 0, fmt)
+
+        self.add(grid.outer_top, grid.outer_bottom, emit)
+
+    # Writing -------------------------------------------------------------------------------------
+
+    def write(self, ws: Worksheet, setup: bool = True) -> None:
+        """Write every cell in row order; ``setup=False`` writes cells only (for recording them)."""
+        for fn in self.setup if setup else ():
+            fn(ws)
+        pieces = sorted(self.pieces, key=lambda p: p.top)
+        if not pieces:
+            return
+        # LibreOffice ignores a sheet's default row height for rows that hold cells, so square-cell sheets
+        # (set_default_row) get the height on every row, as each row is reached.
+        height = getattr(ws, "default_row_height", None) if setup else None
+        uniform = height is not None and height != DEFAULT_ROW_HEIGHT
+        active: list[Rows] = []
+        i, last = 0, max(p.bottom for p in pieces)
+        for row in range(0 if uniform else pieces[0].top, last + 1):
+            if uniform:
+                ws.set_row_pixels(row, height)
+            while i < len(pieces) and pieces[i].top <= row:
+                active.append(pieces[i])
+                i += 1
+            active = [p for p in active if p.bottom >= row]
+            for piece in active:
+                piece.emit(ws, row)
+
+
+# --------------------------------------------------------------------------------------- context
+
+
+@dataclass(frozen=True, eq=False)
+class ImageInfo:
+    """What the Guide and Image sheets say about the picture."""
+
+    name: str  # the file name, shown as text
+    size: tuple[int, int]  # the file's (width, height)
+    fit: str  # crop, pad or stretch
+    thumbnail_png: bytes  # the fitted image, enlarged, for the Guide
+
+
+@dataclass(frozen=True, eq=False)
+class BuildContext:
+    """Everything a sheet emitter needs: where cells go, what they hold, how they look, what they say."""
+
+    layout: Layout
+    model: Model
+    trace: Trace
+    styles: Styles
+    texts: Texts
+    image: ImageInfo
+    worked: tuple[int, int, int] | None = None  # the conv-1 cell (map, row, column) the worked example expands
+
+
+def stage_header(content: SheetContent, ctx: BuildContext, title: str, lines: list[str]) -> None:
+    """Row 0: the sheet's title; rows 1–4: what it does, its formula in words, shapes, colour legend."""
+    content.text(0, LEFT, title, ctx.styles.title)
+    for i, line in enumerate(lines[: HEADER_ROWS - 3], start=1):
+        if line:
+            content.text(i, LEFT, line, ctx.styles.note)
+
+
+def display_width(text: str) -> int:
+    """Width in Latin characters: a CJK (wide) character takes two."""
+    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
+
+
+def param_cell(content: SheetContent, ctx: BuildContext, key: str, label: str, value: float,
+               label_cols: int = 2, span: int = 1, num_format: str = "0") -> None:
+    """A labelled hyper-parameter cell (stride, padding, pool size, input scale) in the header; ``span``
+    merges it over that many narrow grid columns when its value needs the room."""
+    grid = ctx.layout.grid(key)
+    content.text(grid.top, grid.left - label_cols, label, ctx.styles.label)
+    fmt = ctx.styles.param_format(num_format)
+    if span == 1:
+        content.number(grid.top, grid.left, value, fmt)
+    else:
+        content.add(grid.top, grid.top, lambda ws, r: ws.merge_range(r, grid.left, r, grid.left + span - 1, value, fmt))
+
+
+def map_grids(plan: SheetPlan) -> list[Grid]:
+    """The feature-map grids of a stage sheet (not its 1×1 parameter cells)."""
+    return [g for g in plan.grids if "_out" in g.key]
+
+
+def grid_sheet_with_scale(content: SheetContent, ctx: BuildContext, plan: SheetPlan,
+                          scale: Callable[[Worksheet, list[Grid], float], None], grids: list[Grid],
+                          limit: float) -> None:
+    """The usual set-up of a square-cell sheet, plus one colour scale shared by ``grids``."""
+    def setup(ws: Worksheet) -> None:
+        setup_grid_sheet(ws, ctx, plan)
+        scale(ws, grids, limit)
+
+    content.on_setup(setup)
+
+
+def setup_grid_sheet(ws: Worksheet, ctx: BuildContext, plan: SheetPlan) -> None:
+    """Square cells, frozen title rows, a zoom at which the first grid fits on screen, print settings."""
+    ws.set_default_row(GRID_ROW_HEIGHT)
+    ws.set_column(0, 0, MARGIN_WIDTH)
+    ws.set_column(1, plan.last_col + 40, GRID_COLUMN_WIDTH)
+    ws.freeze_panes(HEADER_ROWS - 1, 0)
+    ws.hide_gridlines(2)  # grids draw their own hairlines; the rest of the sheet reads like a page
+    rows = max((g.rows + 2 * g.pad + 2 for g in plan.grids), default=10)
+    # About 900 px of sheet are visible on a laptop screen; cells are 30 px tall.
+    zoom = int(max(40, min(100, 900 * 100 / ((rows + HEADER_ROWS) * GRID_CELL_PX))))
+    ws.set_zoom(zoom)
+    print_setup(ws, ctx, plan, [MARGIN_WIDTH] + [GRID_COLUMN_WIDTH] * (plan.last_col + 40), GRID_CELL_PX)
+
+
+def setup_table_sheet(ws: Worksheet, ctx: BuildContext, plan: SheetPlan,
+                      widths: list[tuple[int, int, float]]) -> None:
+    """A sheet of labelled rows and columns (Flatten, Dense, Softmax, Loss, Shapes): given column widths."""
+    columns = [DEFAULT_COLUMN_WIDTH] * (plan.last_col + 20)
+    columns[0] = MARGIN_WIDTH
+    ws.set_column(0, 0, MARGIN_WIDTH)
+    for first, last, width in widths:
+        ws.set_column(first, last, width)
+        columns[first : last + 1] = [width] * (last - first + 1)
+    ws.freeze_panes(HEADER_ROWS - 1, 0)
+    ws.set_zoom(100)
+    ws.set_row(0, TITLE_ROW_HEIGHT)  # the 16-pt title needs more than the default 15-pt row
+    print_setup(ws, ctx, plan, columns, 20)
+
+
+def column_px(width: float) -> int:
+    """A column's width in pixels, as Excel computes it for the default font."""
+    return int(width * 7 + 0.5) + 5 if width >= 1 else int(width * 12 + 0.5)
+
+
+def print_setup(ws: Worksheet, ctx: BuildContext, plan: SheetPlan, columns: list[float], row_px: int) -> None:
+    """Landscape where wide, one page when it fits, else one page wide with a break before each band of
+    grids; the title row repeated; the sheet's name in the header and page numbers in the footer."""
+    last_col, width = 0, 0
+    for col, w in enumerate(columns):
+        width += column_px(w)
+        last_col = col
+        if col >= plan.last_col and width >= PRINT_MIN_PX:
+            break  # wide enough for the header's notes, and for every grid
+    height = (plan.last_row + 2) * row_px
+    ws.print_area(0, 0, plan.last_row + 1, last_col)
+    landscape = width > height * 0.9
+    if landscape:
+        ws.set_landscape()
+    if height <= ONE_PAGE_PX and width <= ONE_PAGE_PX:
+        # One page: a print scale, because LibreOffice reads "fit to 1 × 1 page" without an explicit
+        # height as "as many pages tall as needed".
+        page_w, page_h = PRINTABLE_PX if not landscape else PRINTABLE_PX[::-1]
+        ws.set_print_scale(max(10, min(100, int(95 * min(page_w / width, page_h / height)))))
+    else:
+        ws.fit_to_pages(1, 0)
+        tops = {g.title_row for g in plan.grids if g.rows > 1}
+        breaks = sorted(tops - {min(tops, default=0)})
+        if breaks:
+            ws.set_h_pagebreaks([b - (1 if plan.kind == "filters" else 0) for b in breaks][:1000])
+    page_setup(ws, ctx, plan.name)
+
+
+def page_setup(ws: Worksheet, ctx: BuildContext, name: str) -> None:
+    """What every printed page carries: A4, the title row repeated, the sheet's name, page numbers."""
+    ws.set_paper(9)
+    ws.repeat_rows(0, 0)
+    model = ctx.model.name[:60].replace("&", "&&")  # & starts a header code (&P is the page number)
+    ws.set_header(f"&L&\"Calibri,Bold\"{name}&Rxlcnn · {model}")
+    ws.set_footer("&CPage &P of &N")
+    ws.set_margins(left=0.4, right=0.4, top=0.6, bottom=0.6)

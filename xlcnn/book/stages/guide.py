@@ -1,0 +1,138 @@
+"""The Guide sheet: the live prediction and loss, a thumbnail, links to every sheet, and the model card."""
+
+from __future__ import annotations
+
+import io
+
+from xlsxwriter.worksheet import Worksheet
+
+from xlcnn.book.layout import LEFT, SheetPlan
+from xlcnn.book.sheet import BuildContext, SheetContent, page_setup
+from xlcnn.nn.layers.softmax import cached
+from xlcnn.version import __version__
+
+THUMBNAIL_PX = 168
+TEXT_CHARS = 95  # characters per line of the wide text column (width 100)
+
+
+def _sheet_family(name: str) -> str:
+    """'Conv 2' → 'Conv': the key of its one-line description."""
+    head, _, tail = name.rpartition(" ")
+    return head if tail.isdigit() else name
+
+
+def architecture_text(ctx: BuildContext) -> str:
+    t, arch = ctx.texts, ctx.model.arch
+    parts = [t("card.input_shape", h=arch.input.height, w=arch.input.width)]
+    for block in arch.blocks:
+        conv, pool = block.conv, block.pool
+        parts.append(t("card.conv", k=conv.kernel, filters=conv.filters, stride=conv.stride, pad=conv.padding))
+        parts.append(t("card.relu"))
+        parts.append(t("card.pool", size=pool.size, stride=pool.stride))
+    parts += [t("card.flatten", n=arch.flatten_size), t("card.dense", n=len(arch.classes)), t("card.softmax"),
+              t("card.loss")]
+    return " → ".join(parts)
+
+
+def model_card(ctx: BuildContext) -> list[str]:
+    """The values of the model card, in the order of the ``guide.card`` labels."""
+    t, model, prov = ctx.texts, ctx.model, ctx.model.provenance
+    spec = model.arch.input
+    if prov.accuracy is not None:
+        accuracy = f"{prov.accuracy:.1%}" + (f" ({prov.accuracy_note})" if prov.accuracy_note else "")
+    else:
+        accuracy = t("card.not_measured")
+    data = [prov.dataset or "—"]
+    if prov.train_size:
+        data.append(t("card.images", n=f"{prov.train_size:,}"))
+    if prov.epochs:
+        data.append(t("card.epochs", n=prov.epochs))
+    if prov.seed is not None:
+        data.append(t("card.seed", n=prov.seed))
+    return [
+        model.name,
+        model.title,
+        ", ".join(model.classes),
+        t("card.input", h=spec.height, w=spec.width, scale=spec.scale_text),
+        architecture_text(ctx),
+        f"{prov.method}: {prov.summary}",
+        ", ".join(data),
+        accuracy,
+        prov.command or "—",
+        f"{ctx.image.name}: {t(f'card.fit_{ctx.image.fit}')}",
+        f"xlcnn {__version__}",
+    ]
+
+
+def _steps(content: SheetContent, ctx: BuildContext, row: int) -> int:
+    """The nine steps: a linked title, what happens, an analogy and something to try, each."""
+    t, st = ctx.texts, ctx.styles
+    content.text(row, LEFT, t("steps.title"), st.subtitle)
+    content.text(row + 1, LEFT, t("steps.intro"), st.note)
+    labels = t.raw("steps.labels")
+    row += 1
+    for step in t.raw("steps.list"):
+        row += 2
+        content.link(row, LEFT, f"'{step['sheet']}'!A1", step["title"], st.link_bold)
+        for key in ("what", "like", "try"):
+            row += 1
+            content.text(row, LEFT, str(labels[key]), st.label_top)
+            content.wrapped(row, LEFT + 1, str(step[key]), st.wrap, TEXT_CHARS)
+    return row + 1
+
+
+def guide_sheet(ctx: BuildContext, plan: SheetPlan) -> SheetContent:
+    t, st, lay, name = ctx.texts, ctx.styles, ctx.layout, plan.name
+    tr = ctx.trace
+    content = SheetContent()
+    content.text(0, LEFT, t("guide.title"), st.title)
+    content.text(1, LEFT, t("guide.subtitle", model_title=ctx.model.title, image_name=ctx.image.name), st.note)
+
+    live = [
+        ("guide_predicted", lay.ref("predicted", 0, 0, from_sheet=name), tr.predicted_label, st.big_value),
+        ("guide_probability", lay.ref("predicted_prob", 0, 0, from_sheet=name), float(tr.probs.max()), st.percent),
+        ("guide_true_label", lay.ref("true_label", 0, 0, from_sheet=name), tr.true_label, st.big_value),
+        ("guide_loss", lay.ref("loss", 0, 0, from_sheet=name), cached(tr.loss, "#NUM!"), st.big_number),
+    ]
+    for (key, ref, value, fmt), label in zip(live, t.lines("guide.summary"), strict=True):
+        grid = lay.grid(key)
+        content.text(grid.top, LEFT, label, st.label)
+        content.formula(grid.top, grid.left, f"={ref}", value, fmt)
+
+    row = lay.grid("guide_loss").top + 2
+    content.text(row, LEFT, t("guide.contents"), st.subtitle)
+    descriptions = t.raw("guide.sheet_descriptions")
+    for sheet in lay.sheets[1:]:
+        row += 1
+        content.link(row, LEFT, f"'{sheet.name}'!A1", sheet.name, st.link)
+        content.text(row, LEFT + 1, str(descriptions.get(_sheet_family(sheet.name), "")), st.text)
+
+    row += 2
+    content.text(row, LEFT, t("guide.how_title"), st.subtitle)
+    row = content.lines(row + 1, LEFT, ["• " + line for line in t.lines("guide.how")], st.text)
+
+    row = _steps(content, ctx, row + 1)
+
+    row += 1
+    content.text(row, LEFT, t("guide.card_title"), st.subtitle)
+    for label, value in zip(t.lines("guide.card"), model_card(ctx), strict=True):
+        row += 1
+        content.text(row, LEFT, label, st.label_top)
+        content.wrapped(row, LEFT + 1, value, st.wrap, TEXT_CHARS)
+
+    def setup(ws: Worksheet) -> None:
+        ws.set_column(0, 0, 1.5)
+        ws.set_column(LEFT, LEFT, 26)
+        ws.set_column(LEFT + 1, LEFT + 1, 100)
+        ws.set_column(LEFT + 2, LEFT + 2, 4)
+        ws.set_zoom(100)
+        ws.hide_gridlines(2)
+        ws.insert_image(2, LEFT + 3, "thumbnail.png", {
+            "image_data": io.BytesIO(ctx.image.thumbnail_png), "object_position": 3,
+            "description": t("guide.thumbnail", name=ctx.image.name),
+        })
+        page_setup(ws, ctx, plan.name)
+        ws.fit_to_pages(1, 0)
+
+    content.on_setup(setup)
+    return content

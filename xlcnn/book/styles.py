@@ -1,0 +1,147 @@
+"""How the workbook looks: cell formats, square grids and colour scales.
+
+Colours mean the same thing on every sheet: red is positive (or strong), blue is negative, white is zero.
+Input channels are shaded white → their own colour. Scales are conditional formats, so they follow a
+student's edits, and they cost no cell formats (spreadsheets allow about 64,000).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+from xlsxwriter.format import Format
+from xlsxwriter.workbook import Workbook
+from xlsxwriter.worksheet import Worksheet
+
+from xlcnn.book.layout import Grid
+
+# Square cells: 30 px wide (column width 3.57 → 25 px of text + 5 px padding) and 30 px (22.5 pt) high.
+GRID_COLUMN_WIDTH = 3.57
+GRID_ROW_HEIGHT = 22.5
+GRID_CELL_PX = 30
+
+NEGATIVE = "#2166AC"  # blue
+ZERO = "#FFFFFF"
+POSITIVE = "#B2182B"  # red
+CHANNEL_COLOURS = ("#E41A1C", "#2CA02C", "#1F5FD0")  # R, G, B
+PADDING_FILL = "#D9D9D9"
+GRID_LINE = "#C8C8C8"
+INPUT_FILL = "#FFF8DC"  # cells a student may edit
+TEXT_GREY = "#595959"
+
+
+def number_format(values: np.ndarray) -> str:
+    """Enough decimals to read a grid's values in a 30-px cell: 2 below 10, 1 below 100, else none."""
+    top = float(np.max(np.abs(values))) if values.size else 0.0
+    if top >= 99.5:
+        return "0"
+    if top >= 9.95:
+        return "0.0"
+    return "0.00"
+
+
+def activation_limit(values: np.ndarray) -> float:
+    """The scale's end for feature maps: the 98th percentile of |value|, not the maximum, so that a few
+    extreme cells (often at a zero-padded border) do not wash every other cell out to white. Larger
+    values simply get the full colour."""
+    magnitudes = np.abs(values[np.isfinite(values)])
+    top = float(np.percentile(magnitudes, 98)) if magnitudes.size else 0.0
+    return float(f"{top:.3g}") if top > 0 else symmetric_limit(values)
+
+
+def symmetric_limit(*arrays: np.ndarray) -> float:
+    """The largest magnitude across arrays, so that a diverging scale is centred on 0 (never 0 itself)."""
+    top = max((float(np.max(np.abs(a))) for a in arrays if a.size), default=0.0)
+    return top if top > 0 else 1.0
+
+
+class Styles:
+    """Formats for one workbook, made once and shared (XlsxWriter dedupes identical ones on save)."""
+
+    def __init__(self, wb: Workbook, italic_notes: bool = True) -> None:
+        self.wb = wb
+        self._cache: dict[tuple[tuple[str, Any], ...], Format] = {}
+        base = {"font_name": "Calibri", "font_size": 10, "valign": "vcenter"}
+        self.base = base
+        self.title = self.get(bold=True, font_size=16, font_color="#1F3864")
+        self.subtitle = self.get(bold=True, font_size=12, font_color="#1F3864")
+        self.text = self.get()
+        # Italic is slanted artificially for Chinese and other scripts without italics: languages turn it off.
+        self.note = self.get(italic=italic_notes, font_color=TEXT_GREY)
+        self.wrap = self.get(text_wrap=True, valign="top")
+        self.label = self.get(bold=True)
+        self.label_top = self.get(bold=True, valign="top")
+        self.label_text = self.get(bold=True, num_format="@")  # class names: text even when retyped
+        self.grid_title = self.get(bold=True, font_size=9, font_color="#1F3864")
+        self.link = self.get(font_color="#0563C1", underline=1)
+        self.link_bold = self.get(font_color="#0563C1", underline=1, bold=True, font_size=11)
+        self.param = self.param_format("0")
+        self.big_value = self.get(bold=True, font_size=14, align="left", font_color=POSITIVE)
+        self.big_number = self.get(bold=True, font_size=14, align="left", num_format="0.0000")
+        self.percent = self.get(bold=True, font_size=14, align="left", num_format="0.0%")
+        self.padding = self.grid("0", bg_color=PADDING_FILL, font_color="#808080")
+
+    def get(self, **props: Any) -> Format:
+        """A format with the base font plus ``props``, shared by everyone who asks for the same."""
+        key = tuple(sorted(props.items()))
+        fmt = self._cache.get(key)
+        if fmt is None:
+            fmt = self.wb.add_format({**self.base, **props})
+            self._cache[key] = fmt
+        return fmt
+
+    def param_format(self, num_format: str) -> Format:
+        """A setting or choice a student may read or change: cream, boxed, bold."""
+        return self.get(bold=True, align="center", bg_color=INPUT_FILL, border=1, border_color="#BFBFBF",
+                        num_format=num_format)
+
+    def grid(self, num_format: str, **props: Any) -> Format:
+        """A cell of a square grid: small centred numbers in a hairline box (gridlines are hidden)."""
+        return self.get(font_size=8, align="center", num_format=num_format, border=1, border_color=GRID_LINE,
+                        **props)
+
+    def value(self, num_format: str = "0.0000", **props: Any) -> Format:
+        return self.get(num_format=num_format, align="center", **props)
+
+    def fill(self, rgb: tuple[int, int, int]) -> Format:
+        """A solid fill of one pixel colour (the Image sheet)."""
+        r, g, b = rgb
+        return self.get(bg_color=f"#{r:02X}{g:02X}{b:02X}", pattern=1)
+
+
+def _scale(ws: Worksheet, grids: Sequence[Grid], options: dict[str, Any]) -> None:
+    """One conditional format over every grid in ``grids`` (a multi-range), so they share one scale."""
+    if not grids:
+        return
+    first = grids[0]
+    if len(grids) > 1:
+        options = {**options, "multi_range": " ".join(g.whole(absolute=False) for g in grids)}
+    ws.conditional_format(first.top, first.left, first.top + first.rows - 1, first.left + first.cols - 1, options)
+
+
+def channel_scale(ws: Worksheet, grids: Sequence[Grid], channel: int) -> None:
+    """0 → white, 255 → the channel's own colour."""
+    _scale(ws, grids, {
+        "type": "2_color_scale", "min_type": "num", "min_value": 0, "min_color": ZERO,
+        "max_type": "num", "max_value": 255, "max_color": CHANNEL_COLOURS[channel],
+    })
+
+
+def diverging_scale(ws: Worksheet, grids: Sequence[Grid], limit: float) -> None:
+    """−limit → blue, 0 → white, +limit → red."""
+    _scale(ws, grids, {
+        "type": "3_color_scale",
+        "min_type": "num", "min_value": -limit, "min_color": NEGATIVE,
+        "mid_type": "num", "mid_value": 0, "mid_color": ZERO,
+        "max_type": "num", "max_value": limit, "max_color": POSITIVE,
+    })
+
+
+def sequential_scale(ws: Worksheet, grids: Sequence[Grid], limit: float) -> None:
+    """0 → white, limit → red (for values that cannot be negative)."""
+    _scale(ws, grids, {
+        "type": "2_color_scale", "min_type": "num", "min_value": 0, "min_color": ZERO,
+        "max_type": "num", "max_value": limit, "max_color": POSITIVE,
+    })

@@ -1,0 +1,1 @@
+"""Checking a workbook: read-back, verify, the spreadsheet engines, handouts."""

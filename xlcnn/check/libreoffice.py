@@ -1,0 +1,95 @@
+"""LibreOffice Calc, headless: the real spreadsheet engine that recalculates workbooks and prints them.
+
+Every call starts ``soffice`` with a throwaway user profile whose ``OOXMLRecalcMode`` is 0 ("always
+recalculate"). Without it LibreOffice trusts the values cached in an .xlsx file and recalculates
+nothing, and a check built on it would prove nothing. The profile also lets several runs (tests, a
+user's open LibreOffice) coexist, since each profile has its own lock.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+
+from xlcnn.check.programs import run_program
+from xlcnn.errors import LibreOfficeError
+
+DEFAULT_TIMEOUT = 180.0  # seconds for one soffice run (first start of a new profile takes a few)
+INSTALL_HINT = (
+    "install it (Debian/Ubuntu: sudo apt-get install libreoffice-calc; macOS: brew install --cask libreoffice; "
+    "Windows: libreoffice.org) or set XLCNN_SOFFICE to its soffice program"
+)
+
+_PROFILE = """<?xml version="1.0" encoding="UTF-8"?>
+<oor:items xmlns:oor="http://openoffice.org/2001/registry" xmlns:xs="http://www.w3.org/2001/XMLSchema"
+           xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance">
+ <item oor:path="/org.openoffice.Office.Calc/Formula/Load">
+  <prop oor:name="OOXMLRecalcMode" oor:op="fuse"><value>0</value></prop>
+  <prop oor:name="ODFRecalcMode" oor:op="fuse"><value>0</value></prop>
+ </item>
+ <item oor:path="/org.openoffice.Office.Common/Misc">
+  <prop oor:name="FirstRun" oor:op="fuse"><value>false</value></prop>
+ </item>
+</oor:items>
+"""
+
+
+def find_soffice() -> str:
+    """The soffice program: $XLCNN_SOFFICE, or soffice/libreoffice on the PATH, or the usual places."""
+    override = os.environ.get("XLCNN_SOFFICE")
+    if override:
+        if Path(override).is_file():
+            return override
+        raise LibreOfficeError(f"XLCNN_SOFFICE={override}: no such program; {INSTALL_HINT}")
+    for name in ("soffice", "libreoffice"):
+        found = shutil.which(name)
+        if found:
+            return found
+    for candidate in ("/Applications/LibreOffice.app/Contents/MacOS/soffice",
+                      r"C:\Program Files\LibreOffice\program\soffice.exe"):
+        if Path(candidate).is_file():
+            return candidate
+    raise LibreOfficeError(f"LibreOffice is not installed (no soffice program found); {INSTALL_HINT}")
+
+
+def _make_profile(root: Path) -> str:
+    user = root / "user"
+    user.mkdir(parents=True)
+    (user / "registrymodifications.xcu").write_text(_PROFILE, encoding="utf-8")
+    return root.resolve().as_uri()
+
+
+def convert(inputs: Sequence[Path], outdir: Path, target: str, timeout: float = DEFAULT_TIMEOUT) -> list[Path]:
+    """Convert ``inputs`` in one soffice run, recalculating each; → the converted files, in order.
+
+    ``target`` is a LibreOffice filter spec such as ``"xlsx"`` (recalculated workbook) or ``"pdf"``.
+    Input names must differ, since outputs are named after them.
+    """
+    if not inputs:
+        return []
+    soffice = find_soffice()
+    outdir.mkdir(parents=True, exist_ok=True)
+    extension = target.split(":")[0]
+    outputs = [outdir / (Path(p).stem + "." + extension) for p in inputs]
+    with tempfile.TemporaryDirectory(prefix="xlcnn-lo-") as tmp:
+        args = [soffice, f"-env:UserInstallation={_make_profile(Path(tmp) / 'profile')}", "--headless",
+                "--invisible", "--norestore", "--nologo", "--nodefault", "--nolockcheck",
+                "--convert-to", target, "--outdir", str(outdir), *[str(Path(p).resolve()) for p in inputs]]
+        run_program(args, timeout, Path(tmp), "LibreOffice", LibreOfficeError)
+    missing = [p for p in outputs if not p.is_file() or p.stat().st_size == 0]
+    if missing:
+        raise LibreOfficeError(f"{inputs[outputs.index(missing[0])]}: LibreOffice could not convert it to {extension}")
+    return outputs
+
+
+def recalculate(workbooks: Sequence[Path], outdir: Path, timeout: float = DEFAULT_TIMEOUT) -> list[Path]:
+    """Recalculate workbooks in LibreOffice and save them as .xlsx in ``outdir`` (values cached anew)."""
+    return convert(workbooks, outdir, "xlsx:Calc MS Excel 2007 XML", timeout)
+
+
+def to_pdf(workbooks: Sequence[Path], outdir: Path, timeout: float = DEFAULT_TIMEOUT) -> list[Path]:
+    """Print workbooks to PDF (after recalculation), one PDF per workbook in ``outdir``."""
+    return convert(workbooks, outdir, "pdf:calc_pdf_Export", timeout)

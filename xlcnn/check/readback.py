@@ -1,0 +1,401 @@
+"""Reading an xlcnn workbook back: the file as openpyxl sees it, and the model, image and choices in it.
+
+Everything is read through the workbook's defined names (DESIGN.md §3), so a student's edits count. The
+architecture is inferred from the names and their shapes, and every named grid must sit where xlcnn's
+``Layout`` puts it; anything else is a one-line ``WorkbookError`` naming the cell or the name at fault.
+"""
+
+from __future__ import annotations
+
+import re
+import zipfile
+import zlib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from xml.etree.ElementTree import ParseError
+
+import numpy as np
+import openpyxl
+from openpyxl.formula.tokenizer import TokenizerError
+from openpyxl.utils.cell import range_boundaries
+from openpyxl.utils.exceptions import InvalidFileException
+
+from xlcnn.book.layout import GUIDE, Layout, col_name, quote_sheet
+from xlcnn.book.texts import DEFAULT_LANGUAGE, Texts, available_languages
+from xlcnn.errors import ModelError, WorkbookError
+from xlcnn.model.spec import Architecture, ConvSpec, InputSpec, Model, PoolSpec, Provenance
+from xlcnn.model.templates import check_label, check_labels, weights_from_arrays
+
+Pos = tuple[int, int]  # (row, column), 1-based as in openpyxl and A1 references
+
+
+def cell_ref(sheet: str, row: int, col: int) -> str:
+    """``'Conv 1'!B9``: a reference a user can paste into the Name Box (1-based row and column)."""
+    return f"{quote_sheet(sheet)}!{col_name(col - 1)}{row}"
+
+
+# ------------------------------------------------------------------------------------- reading the file
+
+
+@dataclass(frozen=True, eq=False)
+class SheetCells:
+    """One sheet's non-empty cells by (row, col), and which of them hold formulas."""
+
+    cells: dict[Pos, Any]
+    formulas: frozenset[Pos]
+
+
+@dataclass(frozen=True, eq=False)
+class View:
+    """A workbook as openpyxl reads it: formulas (``data_only=False``) or stored values."""
+
+    sheets: dict[str, SheetCells]
+    names: dict[str, Any]  # workbook-level defined names → openpyxl DefinedName
+
+
+# What openpyxl may raise on a zip that is not a well-formed workbook (found by feeding it .docx, .ods,
+# truncated and hand-edited files).
+LOAD_ERRORS = (zipfile.BadZipFile, zlib.error, EOFError, KeyError, ValueError, TypeError, AttributeError,
+                IndexError, ParseError, InvalidFileException, OSError)
+
+
+def load_view(path: Path, data_only: bool) -> View:
+    # A file object, so that openpyxl judges the content rather than the file name's extension.
+    with path.open("rb") as fh:
+        wb = openpyxl.load_workbook(fh, read_only=True, data_only=data_only)
+        try:
+            sheets = {ws.title: _sheet_cells(ws) for ws in wb.worksheets}
+            names = dict(wb.defined_names.items())
+        finally:
+            wb.close()
+    return View(sheets, names)
+
+
+def _sheet_cells(ws: Any) -> SheetCells:
+    cells: dict[Pos, Any] = {}
+    formulas = set()
+    for row in ws.iter_rows():
+        for cell in row:
+            if cell.value is None:
+                continue  # an EmptyCell has no coordinates, and a blank is absent from ``cells`` anyway
+            cells[(cell.row, cell.column)] = cell.value
+            if cell.data_type == "f":
+                formulas.add((cell.row, cell.column))
+    return SheetCells(cells, frozenset(formulas))
+
+
+_SIGNATURES = ((b"\x89PNG", "it is a PNG image"), (b"\xff\xd8\xff", "it is a JPEG image"),
+               (b"GIF8", "it is a GIF image"), (b"%PDF", "it is a PDF"),
+               (b"\xd0\xcf\x11\xe0", "it is an old .xls workbook; save it as .xlsx"))
+
+
+def open_workbook(path: Path) -> View:
+    """The workbook's formulas and names, or a one-line ``WorkbookError`` saying what the file is instead."""
+    if not path.exists():
+        raise WorkbookError(f"{path}: no such file")
+    if path.is_dir():
+        raise WorkbookError(f"{path}: is a directory, not a workbook")
+    try:
+        with path.open("rb") as fh:
+            head = fh.read(8)
+    except OSError as exc:
+        raise WorkbookError(f"{path}: cannot be read ({exc.strerror or exc})") from None
+    if not zipfile.is_zipfile(path):
+        what = "the file is empty" if not head else next(
+            (text for magic, text in _SIGNATURES if head.startswith(magic)), "not a zip archive")
+        raise WorkbookError(f"{path}: not an .xlsx workbook ({what})")
+    try:
+        return load_view(path, data_only=False)
+    except LOAD_ERRORS as exc:
+        text = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc  # KeyError's str() adds quotes
+        detail = " ".join(str(text).split()) or type(exc).__name__
+        raise WorkbookError(f"{path}: not a valid .xlsx workbook ({detail})") from None
+
+
+# ------------------------------------------------------------------------------------- reading it back
+
+
+@dataclass(frozen=True)
+class Area:
+    """The cells a defined name points at (1-based, inclusive)."""
+
+    name: str
+    sheet: str
+    top: int
+    left: int
+    bottom: int
+    right: int
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return self.bottom - self.top + 1, self.right - self.left + 1
+
+    @property
+    def ref(self) -> str:
+        first = cell_ref(self.sheet, self.top, self.left)
+        return first if self.shape == (1, 1) else f"{first}:{col_name(self.right - 1)}{self.bottom}"
+
+    def at(self, r: int, c: int) -> str:
+        """``'Sheet'!A1`` of cell (r, c), 0-based within the area."""
+        return cell_ref(self.sheet, self.top + r, self.left + c)
+
+
+def _shape_text(shape: tuple[int, int]) -> str:
+    return f"{shape[0]}×{shape[1]}"
+
+
+class Reader:
+    """Reads grids through defined names, with errors that name the file, the cell and the name."""
+
+    def __init__(self, path: Path, view: View) -> None:
+        self.path, self.view = path, view
+
+    def fail(self, problem: str) -> WorkbookError:
+        return WorkbookError(f"{self.path}: {problem}")
+
+    def has(self, name: str) -> bool:
+        return name in self.view.names
+
+    def area(self, name: str, shape: tuple[int, int] | None = None, why: str = "") -> Area:
+        defn = self.view.names.get(name)
+        if defn is None:
+            raise self.fail(f"not an xlcnn workbook (missing the defined name {name})")
+        try:
+            destinations = list(defn.destinations)
+        except (ValueError, TypeError, AttributeError, TokenizerError):
+            destinations = []
+        if len(destinations) != 1:
+            raise self.fail(f"the defined name {name} does not point at one block of cells ({defn.attr_text})")
+        sheet, ref = destinations[0]
+        try:
+            left, top, right, bottom = range_boundaries(ref.replace("$", ""))
+        except (ValueError, TypeError):
+            left = None
+        if left is None or top is None or right is None or bottom is None:
+            raise self.fail(f"the defined name {name} does not point at a block of cells ({defn.attr_text})")
+        if sheet not in self.view.sheets:
+            raise self.fail(f"the defined name {name} points at the sheet {sheet!r}, which the workbook does not have")
+        area = Area(name, sheet, top, left, bottom, right)
+        if shape is not None and area.shape != shape:
+            raise self.fail(f"{name} is {area.ref} ({_shape_text(area.shape)}), but it must be "
+                            f"{_shape_text(shape)}{f' ({why})' if why else ''}")
+        return area
+
+    def value(self, area: Area, r: int, c: int) -> Any:
+        sheet = self.view.sheets[area.sheet]
+        pos = (area.top + r, area.left + c)
+        if pos in sheet.formulas:
+            raise self.fail(f"{area.at(r, c)} ({area.name}) holds a formula; xlcnn reads pixels, weights, "
+                            "labels and settings as plain values, so type the value itself")
+        return sheet.cells.get(pos)
+
+    def number(self, area: Area, r: int = 0, c: int = 0) -> float:
+        value = self.value(area, r, c)
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return float(value)
+        where = f"{area.at(r, c)} ({area.name})"
+        if value is None:
+            raise self.fail(f"{where} is blank where a number belongs")
+        if isinstance(value, bool):
+            raise self.fail(f"{where} holds {str(value).upper()} where a number belongs")
+        raise self.fail(f"{where} holds the text {value!r} where a number belongs")
+
+    def grid(self, name: str, shape: tuple[int, int] | None = None, why: str = "") -> np.ndarray:
+        area = self.area(name, shape, why)
+        rows, cols = area.shape
+        return np.array([[self.number(area, r, c) for c in range(cols)] for r in range(rows)])
+
+    def integer(self, name: str, low: int) -> int:
+        area = self.area(name, (1, 1), "one cell")
+        value = self.number(area)
+        if not value.is_integer() or value < low:
+            raise self.fail(f"{area.at(0, 0)} ({name}) is {value:g}, but it must be a whole number ≥ {low}")
+        return int(value)
+
+    def text(self, area: Area, r: int = 0, c: int = 0) -> str:
+        value = self.value(area, r, c)
+        if isinstance(value, str):
+            return value
+        what = "blank" if value is None else f"the number {value!r}"
+        raise self.fail(f"{area.at(r, c)} ({area.name}) is {what} where a class name belongs")
+
+
+@dataclass(frozen=True, eq=False)
+class ReadBack:
+    """What the workbook says: a model, its input pixels, the true label and the settings of its sheets."""
+
+    model: Model
+    image: np.ndarray  # (H, W, 3) raw values
+    true_label: str
+    layout: Layout
+    worked: tuple[int, int, int] | None  # the worked example's (map, row, column)
+    language: str
+
+
+def read_back(path: Path, view: View) -> ReadBack:
+    """Read the model and its input through the defined names; check the grids sit where xlcnn puts them."""
+    r = Reader(path, view)
+    image = _read_input(r)
+    classes = _read_classes(r)
+    arch = Architecture(_input_spec(r, image), _read_convs(r, image.shape[0], image.shape[1]), classes)
+    arrays = _read_weights(r, arch)
+    try:
+        weights = weights_from_arrays(arrays, arch, str(path))
+    except ModelError as exc:  # shapes were checked above; this catches non-finite values
+        raise WorkbookError(str(exc)) from None
+    true_label = _read_true_label(r, classes)
+    layout = Layout(arch, teaching=r.has("worked_map"))
+    _check_layout(r, layout)
+    model = Model("workbook", path.name, "", arch, weights, Provenance("unknown", f"read back from {path.name}"))
+    worked = _read_worked(r, arch) if r.has("worked_map") else None
+    return ReadBack(model, image, true_label, layout, worked, _language(view))
+
+
+def _read_input(r: Reader) -> np.ndarray:
+    red = r.area("input_r")
+    why = f"the same size as input_r, {red.ref}"
+    channels = [r.grid(name, red.shape, why) for name in ("input_r", "input_g", "input_b")]
+    return np.stack(channels, axis=-1)
+
+
+def _input_spec(r: Reader, image: np.ndarray) -> InputSpec:
+    h, w = image.shape[:2]
+    if not r.has("input_scale"):
+        return InputSpec(h, w)
+    scale = r.number(r.area("input_scale", (1, 1), "one cell"))
+    return InputSpec(h, w, scale=scale, scale_text=f"{scale:g}")
+
+
+def _read_classes(r: Reader) -> tuple[str, ...]:
+    area = r.area("labels")
+    rows, cols = area.shape
+    if rows != 1 or cols < 2:
+        raise r.fail(f"labels is {area.ref} ({_shape_text(area.shape)}), but it must be one row of 2 or more classes")
+    labels = []
+    for c in range(cols):
+        try:
+            labels.append(check_label(r.text(area, 0, c), f"{area.at(0, c)} (labels)"))
+        except ValueError as exc:
+            raise r.fail(str(exc)) from None
+    try:
+        return check_labels(labels, f"labels ({area.ref})")
+    except ValueError as exc:
+        raise r.fail(str(exc)) from None
+
+
+def _read_true_label(r: Reader, classes: tuple[str, ...]) -> str:
+    area = r.area("true_label", (1, 1), "one cell")
+    label = r.text(area)
+    if label not in classes:
+        raise r.fail(f"{area.at(0, 0)} (true_label) is {label!r}, which is not exactly one of the classes "
+                     f"({', '.join(classes)}); pick it from the cell's dropdown")
+    return label
+
+
+def _read_convs(r: Reader, height: int, width: int) -> tuple[tuple[ConvSpec, PoolSpec], ...]:
+    """Each block's filters, kernel and settings, checked against the sizes of the maps in the workbook.
+
+    Stride, padding and pool cells are read by the Shapes sheet, but the maps were laid out for the values
+    they had at build time: an edit that changes a map's size cannot be verified, so it is named here.
+    """
+    convs: list[tuple[ConvSpec, PoolSpec]] = []
+    size = (height, width)
+    counts = _block_counts(r.view.names)
+    for k in range(1, max(counts, default=1) + 1):
+        filters = counts.get(k, 1)  # every filter's names are then required: a missing one is named
+        kernel_area = r.area(f"conv{k}_w1_1")
+        kernel = kernel_area.shape[0]
+        if kernel_area.shape != (kernel, kernel):
+            raise r.fail(f"conv{k}_w1_1 is {kernel_area.ref} ({_shape_text(kernel_area.shape)}), "
+                         "but a kernel is square")
+        conv = ConvSpec(filters, kernel, r.integer(f"conv{k}_stride", 1), r.integer(f"conv{k}_pad", 0))
+        pool = PoolSpec(r.integer(f"pool{k}_size", 1), r.integer(f"pool{k}_stride", 1))
+        conv_size = (conv.out_size(size[0]), conv.out_size(size[1]))
+        _check_map_size(r, f"conv{k}_out1", conv_size, f"conv{k}_stride", f"conv{k}_pad")
+        size = (pool.out_size(conv_size[0]), pool.out_size(conv_size[1]))
+        _check_map_size(r, f"pool{k}_out1", size, f"pool{k}_size", f"pool{k}_stride")
+        convs.append((conv, pool))
+    return tuple(convs)
+
+
+_MAP_NAME = re.compile(r"^(?:conv|relu|pool)(\d+)_(?:w|b|out)(\d+)")
+
+
+def _block_counts(names: Mapping[str, object]) -> dict[int, int]:
+    """Block k → its number of filters: the highest f of any conv{k}_w{f}_…, conv{k}_b{f} or …{k}_out{f}.
+
+    Counting over all of a block's names, rather than one kind, means that a deleted or renamed name is
+    reported as missing instead of silently shrinking the network.
+    """
+    counts: dict[int, int] = {}
+    for name in names:
+        m = _MAP_NAME.match(name)
+        if m:
+            k, f = int(m.group(1)), int(m.group(2))
+            counts[k] = max(counts.get(k, 0), f)
+    return counts
+
+
+def _check_map_size(r: Reader, name: str, size: tuple[int, int], *settings: str) -> None:
+    area = r.area(name)
+    if area.shape != size:
+        cells = " and ".join(f"{r.area(s).at(0, 0)} ({s}) = {r.integer(s, 0)}" for s in settings)
+        raise r.fail(f"{cells} make {name} {_shape_text(size)}, but the workbook's {name} is "
+                     f"{_shape_text(area.shape)}: a stride, padding or pool setting was edited, and the maps "
+                     "cannot follow it; rebuild the workbook with xlcnn build to change it")
+
+
+def _read_weights(r: Reader, arch: Architecture) -> dict[str, np.ndarray]:
+    arrays: dict[str, np.ndarray] = {}
+    for block in arch.blocks:
+        k, conv = block.index, block.conv
+        square = (conv.kernel, conv.kernel)
+        kernels = [[r.grid(f"conv{k}_w{f}_{c}", square, f"conv {k}'s kernel size, like conv{k}_w1_1")
+                    for c in range(1, block.in_shape[0] + 1)] for f in range(1, conv.filters + 1)]
+        arrays[f"conv{k}_w"] = np.array(kernels)
+        arrays[f"conv{k}_b"] = np.array([r.grid(f"conv{k}_b{f}", (1, 1), "one cell")[0, 0]
+                                         for f in range(1, conv.filters + 1)])
+    classes = len(arch.classes)
+    arrays["dense_w"] = r.grid("dense_w", (arch.flatten_size, classes),
+                               f"{arch.flatten_size} flattened values × {classes} classes")
+    arrays["dense_b"] = r.grid("dense_b", (1, classes), f"one row of {classes} classes")[0]
+    return arrays
+
+
+def _check_layout(r: Reader, layout: Layout) -> None:
+    """Every named grid must be where the layout puts it, so that each expected cell is the right cell."""
+    for grid in layout.grids.values():
+        if not grid.named:
+            continue
+        area = r.area(grid.key)
+        where = (grid.sheet, grid.top + 1, grid.left + 1, grid.top + grid.rows, grid.left + grid.cols)
+        if (area.sheet, area.top, area.left, area.bottom, area.right) != where:
+            expected = Area(grid.key, *where)
+            raise r.fail(f"{grid.key} is {area.ref}, but xlcnn puts it at {expected.ref} for this network: rows, "
+                         "columns or cells were moved, so verify cannot tell which cell is which")
+
+
+def _read_worked(r: Reader, arch: Architecture) -> tuple[int, int, int]:
+    """The worked example's chosen conv-1 cell, which the user may change within the maps' bounds."""
+    filters, rows, cols = arch.blocks[0].conv_shape
+    choice = []
+    for name, top, what in (("worked_map", filters, "maps"), ("worked_row", rows, "rows"),
+                            ("worked_col", cols, "columns")):
+        value = r.integer(name, 1)
+        if value > top:
+            cell = r.area(name).at(0, 0)
+            raise r.fail(f"{cell} ({name}) is {value}, but conv 1 has {what} 1–{top}")
+        choice.append(value)
+    return choice[0], choice[1], choice[2]
+
+
+def _language(view: View) -> str:
+    """The language the workbook was written in, recognised by the Guide's title (it shows in a few formulas)."""
+    guide = view.sheets.get(GUIDE)
+    title = guide.cells.get((1, 2)) if guide else None
+    for code in available_languages():
+        if Texts(code)("guide.title") == title:
+            return code
+    return DEFAULT_LANGUAGE

@@ -1,0 +1,1 @@
+"""Training and the data sets it learns from."""

@@ -1,0 +1,451 @@
+"""Training: NumPy backpropagation through the very layers the workbook computes, with Adam.
+
+The forward pass is ``xlcnn.nn.layers.*.forward`` — the same functions the engine and the workbook's checks
+use, including the first convolution's input scale — so a trained model computes in a spreadsheet
+exactly what it computed while it learnt. Each layer's ``backward`` sits beside its ``forward``.
+
+Training is seeded and deterministic: the seed fixes the initial weights (``xlcnn.model.zoo.initial_weights``),
+the generated data (built-in data sets), the validation split (photo folders) and the order of the
+mini-batches, so the same command gives bit-identical weights on the same machine.
+
+The library stays free of any user interface: progress is reported through a callback.
+"""
+
+from __future__ import annotations
+
+import math
+import shlex
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+
+from xlcnn.errors import DatasetError, OptionError, OutputError
+from xlcnn.learn.datasets import BuiltinDataset, Dataset, Warn, builtin, load_folder, split
+from xlcnn.model.spec import Architecture, Model, Provenance, Weights
+from xlcnn.model.templates import MODEL_FILE, WEIGHTS_FILE, load_model, save_model
+from xlcnn.model.zoo import ARCHITECTURES, initial_weights
+from xlcnn.nn.layers import conv, dense, flatten, pool, relu, softmax
+
+VALIDATION_SIZE = 1_000  # fresh images a built-in data set is validated on
+PHOTO_EPOCHS = 40  # photo folders are small, so they take more passes
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """How to optimise: Adam on mini-batches, its step size shrinking along a cosine to ``final_rate``."""
+
+    epochs: int = 20
+    batch_size: int = 64
+    learning_rate: float = 0.005
+    final_rate: float = 0.0001
+    beta1: float = 0.9
+    beta2: float = 0.999
+    epsilon: float = 1e-8
+    seed: int = 1
+
+
+@dataclass(frozen=True)
+class Progress:
+    """Where training is: reported after every mini-batch and once more at the end of every epoch."""
+
+    epoch: int  # 1-based
+    epochs: int
+    batch: int  # 1-based, within the epoch
+    batches: int
+    loss: float  # mean cross-entropy over this epoch's batches so far
+    accuracy: float  # fraction right over this epoch's batches so far (before each step)
+    val_accuracy: float | None  # on the validation set, after the last finished epoch
+    epoch_done: bool
+
+
+ProgressCallback = Callable[[Progress], None]
+
+
+# ------------------------------------------------------------------------------------ forward/backward
+
+
+def _as_input(images: np.ndarray) -> np.ndarray:
+    """(N, H, W, 3) raw 0–255 → (N, 3, H, W) float64, as the engine feeds the first convolution."""
+    return np.asarray(images, dtype=np.float64).transpose(0, 3, 1, 2)
+
+
+@dataclass(frozen=True, eq=False)
+class _Cache:
+    """What the backward pass needs from the forward pass."""
+
+    conv_in: tuple[np.ndarray, ...]
+    conv_out: tuple[np.ndarray, ...]
+    relu_out: tuple[np.ndarray, ...]
+    pooled_shape: tuple[int, ...]
+    flat: np.ndarray
+
+
+def _forward(arch: Architecture, weights: Weights, x: np.ndarray) -> tuple[np.ndarray, _Cache]:
+    """(N, 3, H, W) → probabilities (N, K), through exactly the engine's layers."""
+    ins, convs, relus = [], [], []
+    for block, w, b in zip(arch.blocks, weights.conv_w, weights.conv_b, strict=True):
+        scale = arch.input.scale if block.index == 1 else 1.0
+        c = conv.forward(x, w, b, block.conv.stride, block.conv.padding, scale)
+        r = relu.forward(c)
+        ins.append(x)
+        convs.append(c)
+        relus.append(r)
+        x = pool.forward(r, block.pool.size, block.pool.stride)
+    flat = flatten.forward(x)
+    _, _, _, p = softmax.forward(dense.forward(flat, weights.dense_w, weights.dense_b))
+    return p, _Cache(tuple(ins), tuple(convs), tuple(relus), x.shape, flat)
+
+
+def _backward(arch: Architecture, weights: Weights, cache: _Cache, p: np.ndarray, labels: np.ndarray) -> Weights:
+    """Gradients of the mean cross-entropy with respect to every weight, as a ``Weights``."""
+    dz = softmax.backward(p, labels)
+    dflat, dense_w, dense_b = dense.backward(dz, cache.flat, weights.dense_w)
+    dx = flatten.backward(dflat, cache.pooled_shape)
+    conv_w: list[np.ndarray] = []
+    conv_b: list[np.ndarray] = []
+    for block in reversed(arch.blocks):
+        k = block.index - 1
+        dr = pool.backward(dx, cache.relu_out[k], block.pool.size, block.pool.stride)
+        dc = relu.backward(dr, cache.conv_out[k])
+        scale = arch.input.scale if block.index == 1 else 1.0
+        grad_in, dw, db = conv.backward(
+            dc, cache.conv_in[k], weights.conv_w[k], block.conv.stride, block.conv.padding, scale,
+            input_grad=block.index > 1,
+        )
+        conv_w.insert(0, dw)
+        conv_b.insert(0, db)
+        if grad_in is not None:
+            dx = grad_in
+    return Weights(tuple(conv_w), tuple(conv_b), dense_w, dense_b)
+
+
+def loss_and_gradients(
+    arch: Architecture, weights: Weights, images: np.ndarray, labels: np.ndarray
+) -> tuple[float, Weights]:
+    """Mean cross-entropy of a batch of raw (N, H, W, 3) images and its gradient for every weight."""
+    p, cache = _forward(arch, weights, _as_input(images))
+    loss = float(softmax.cross_entropy(p, labels).mean())
+    return loss, _backward(arch, weights, cache, p, labels)
+
+
+def predict(arch: Architecture, weights: Weights, images: np.ndarray, batch_size: int = 500) -> np.ndarray:
+    """Class probabilities (N, K) for raw (N, H, W, 3) images, ``batch_size`` at a time."""
+    parts = [
+        _forward(arch, weights, _as_input(images[i : i + batch_size]))[0]
+        for i in range(0, images.shape[0], batch_size)
+    ]
+    return np.concatenate(parts) if parts else np.zeros((0, len(arch.classes)))
+
+
+def evaluate(model: Model, data: Dataset) -> float:
+    """The fraction of ``data`` that ``model`` classifies right."""
+    if len(data) == 0:
+        raise DatasetError("cannot measure accuracy on an empty data set")
+    if tuple(data.classes) != tuple(model.classes):
+        raise DatasetError(f"the data's classes {data.classes} are not the model's {model.classes}")
+    predicted = predict(model.arch, model.weights, data.images).argmax(axis=1)
+    return float((predicted == data.labels).mean())
+
+
+# ------------------------------------------------------------------------------------------- Adam
+
+
+def _flat(weights: Weights) -> list[np.ndarray]:
+    return [*weights.conv_w, *weights.conv_b, weights.dense_w, weights.dense_b]
+
+
+def _unflat(arrays: list[np.ndarray], blocks: int) -> Weights:
+    return Weights(tuple(arrays[:blocks]), tuple(arrays[blocks : 2 * blocks]), arrays[-2], arrays[-1])
+
+
+class _Adam:
+    """Adam (Kingma & Ba, 2015) with bias correction, updating a list of arrays in place."""
+
+    def __init__(self, params: list[np.ndarray], config: TrainConfig) -> None:
+        self.params, self.config, self.t = params, config, 0
+        self.m = [np.zeros_like(p) for p in params]
+        self.v = [np.zeros_like(p) for p in params]
+
+    def step(self, grads: list[np.ndarray], rate: float) -> None:
+        c = self.config
+        self.t += 1
+        correction1, correction2 = 1 - c.beta1**self.t, 1 - c.beta2**self.t
+        for p, g, m, v in zip(self.params, grads, self.m, self.v, strict=True):
+            m *= c.beta1
+            m += (1 - c.beta1) * g
+            v *= c.beta2
+            v += (1 - c.beta2) * g * g
+            p -= rate * (m / correction1) / (np.sqrt(v / correction2) + c.epsilon)
+
+
+def _rate(config: TrainConfig, step: int, steps: int) -> float:
+    """Cosine decay from ``learning_rate`` to ``final_rate``: big steps first, fine ones at the end."""
+    progress = step / max(1, steps - 1)
+    return config.final_rate + 0.5 * (config.learning_rate - config.final_rate) * (1 + math.cos(math.pi * progress))
+
+
+# ---------------------------------------------------------------------------------------- training
+
+
+def fit(
+    arch: Architecture,
+    train: Dataset,
+    config: TrainConfig,
+    validation: Dataset | None = None,
+    on_progress: ProgressCallback | None = None,
+) -> Weights:
+    """Train ``arch`` from seeded initial weights on ``train``; returns the weights after the last epoch."""
+    if config.epochs < 1 or config.batch_size < 1:
+        raise OptionError(f"epochs and batch size must be positive, not {config.epochs} and {config.batch_size}")
+    weights = initial_weights(arch, config.seed)
+    params = [p.copy() for p in _flat(weights)]
+    adam = _Adam(params, config)
+    order_rng = np.random.default_rng([config.seed, 1])  # its own stream: batch order
+    n = len(train)
+    batches = math.ceil(n / config.batch_size)
+    steps = config.epochs * batches
+    val_accuracy: float | None = None
+    for epoch in range(1, config.epochs + 1):
+        order = order_rng.permutation(n)
+        total_loss, right, seen = 0.0, 0, 0
+        for b in range(batches):
+            index = order[b * config.batch_size : (b + 1) * config.batch_size]
+            current = _unflat(params, len(arch.blocks))
+            p, cache = _forward(arch, current, _as_input(train.images[index]))
+            labels = train.labels[index]
+            grads = _backward(arch, current, cache, p, labels)
+            adam.step(_flat(grads), _rate(config, (epoch - 1) * batches + b, steps))
+            total_loss += float(softmax.cross_entropy(p, labels).sum())
+            right += int((p.argmax(axis=1) == labels).sum())
+            seen += len(index)
+            if on_progress:
+                on_progress(Progress(epoch, config.epochs, b + 1, batches, total_loss / seen, right / seen,
+                                     val_accuracy, False))
+        if validation is not None and len(validation):
+            val_model = _bare_model(arch, _unflat(params, len(arch.blocks)))
+            val_accuracy = evaluate(val_model, validation)
+        if on_progress:
+            on_progress(Progress(epoch, config.epochs, batches, batches, total_loss / seen, right / seen,
+                                 val_accuracy, True))
+    return _unflat(params, len(arch.blocks))
+
+
+def _bare_model(arch: Architecture, weights: Weights) -> Model:
+    return Model("training", "training", "", arch, weights, Provenance("training", ""))
+
+
+# ---------------------------------------------------------------------------- the public entry point
+
+
+@dataclass(frozen=True)
+class _Source:
+    """What a model is trained on, said for the model card and the reproducing command."""
+
+    train: Dataset
+    validation: Dataset
+    dataset: str  # provenance.dataset
+    trained_on: str  # "12,000 generated images of …"
+    accuracy_note: str
+    held_out: str  # the validation images in a few words: "1,000 fresh ones"
+    args: tuple[str, ...]  # the command's arguments that choose the data
+    title: str
+
+
+def _architecture(template: str | Path) -> Architecture:
+    """The architecture to train: a built-in one as ``xlcnn.model.zoo`` defines it in code (so the shipped
+    templates can be made again from nothing), a folder's from its ``model.toml``. Only the layers and
+    the input are taken; training starts from seeded weights, and the classes are the data's.
+    """
+    name = str(template)
+    if name in ARCHITECTURES:
+        return ARCHITECTURES[name]()
+    return load_model(template).arch
+
+
+def _builtin_source(spec: BuiltinDataset, arch: Architecture, seed: int, train_size: int | None) -> _Source:
+    size = (arch.input.height, arch.input.width)
+    n = spec.train_size if train_size is None else train_size
+    val_seed = seed + 1  # a different seed, so no validation image was seen in training
+    return _Source(
+        train=spec.generate(n, seed, size),
+        validation=spec.generate(VALIDATION_SIZE, val_seed, size),
+        dataset=f"built-in data set {spec.name!r}: {spec.what}",
+        trained_on=f"{n:,} {spec.what}",
+        accuracy_note=f"{VALIDATION_SIZE:,} freshly generated images from seed {val_seed}, never used in training",
+        held_out=f"{VALIDATION_SIZE:,} fresh ones it never saw",
+        args=("--dataset", spec.name, "--train-size", str(n)),
+        title=spec.title,
+    )
+
+
+def _photo_source(
+    folder: Path, arch: Architecture, seed: int, val_split: float, skip_bad: bool, warn: Warn | None
+) -> _Source:
+    data = load_folder(folder, (arch.input.height, arch.input.width), arch.input.fit, skip_bad, warn)
+    train, validation = split(data, val_split, seed)
+    counts = ", ".join(f"{int((data.labels == k).sum())} {c}" for k, c in enumerate(data.classes))
+    name = folder.resolve().name
+    note = (
+        f"{len(validation):,} held-out photos: {val_split:.0%} of each class, chosen by seed {seed}"
+        if len(validation) else "no photos were held out for validation"
+    )
+    return _Source(
+        train=train,
+        validation=validation,
+        dataset=f"photo folder {name!r} ({len(data):,} images: {counts}; {len(validation):,} held out)",
+        trained_on=f"{len(train):,} photos from the folder {name} ({', '.join(data.classes)})",
+        accuracy_note=note,
+        held_out=f"{len(validation):,} held-out photos",
+        args=(str(folder), "--val-split", repr(val_split), *(("--skip-bad",) if skip_bad else ())),
+        title=f"{name}: {_either(data.classes)}",
+    )
+
+
+def train_model(
+    photos: str | Path | None = None,
+    *,
+    dataset: str | None = None,
+    template: str | Path | None = None,
+    output: str | Path | None = None,
+    epochs: int | None = None,
+    seed: int = 1,
+    val_split: float = 0.2,
+    train_size: int | None = None,
+    learning_rate: float | None = None,
+    batch_size: int | None = None,
+    skip_bad: bool = False,
+    on_progress: ProgressCallback | None = None,
+    warn: Warn | None = None,
+) -> Model:
+    """Train a model on a folder of photos (``photos/<class>/*``) or on a built-in data set (``dataset``).
+
+    ``template`` (a built-in name or a template folder) gives the architecture; by default ``default``,
+    or the template a built-in data set is made for. Photo folders hold out ``val_split`` of each class
+    for validation; built-in data sets are validated on 1,000 images freshly generated from ``seed + 1``.
+    ``epochs`` and ``learning_rate`` default to the data set's own (``PHOTO_EPOCHS`` and
+    ``TrainConfig.learning_rate`` for photos). ``output`` is only recorded in the provenance's reproducing
+    command; save with :func:`write_template`. Returns the model, its provenance filled in.
+    """
+    _check_options(photos, dataset, epochs, seed, learning_rate, batch_size, train_size, val_split)
+    spec = builtin(dataset) if dataset is not None else None
+    chosen = template if template is not None else (spec.template if spec else "default")
+    arch = _architecture(chosen)
+    if spec is not None:
+        source = _builtin_source(spec, arch, seed, train_size)
+    else:
+        source = _photo_source(Path(str(photos)), arch, seed, val_split, skip_bad, warn)
+    arch = replace(arch, classes=source.train.classes)
+    cfg = TrainConfig(
+        epochs=epochs or (spec.epochs if spec else PHOTO_EPOCHS),
+        batch_size=batch_size or TrainConfig.batch_size,
+        learning_rate=learning_rate or (spec.learning_rate if spec else TrainConfig.learning_rate),
+        seed=seed,
+    )
+    weights = fit(arch, source.train, cfg, source.validation, on_progress)
+    trained = _bare_model(arch, weights)
+    train_accuracy = evaluate(trained, source.train)
+    val_accuracy = evaluate(trained, source.validation) if len(source.validation) else None
+    return Model(
+        name=Path(str(output)).resolve().name if output is not None else "trained",
+        title=source.title,
+        description=f"A small CNN trained by xlcnn on {source.trained_on}.",
+        arch=arch,
+        weights=weights,
+        provenance=Provenance(
+            method="trained",
+            summary=_summary(source, cfg, train_accuracy, val_accuracy),
+            dataset=source.dataset,
+            seed=seed,
+            epochs=cfg.epochs,
+            train_size=len(source.train),
+            accuracy=val_accuracy,
+            accuracy_note=source.accuracy_note,
+            command=_command(source.args, chosen, cfg, output),
+        ),
+    )
+
+
+def _check_options(
+    photos: object, dataset: object, epochs: int | None, seed: int, learning_rate: float | None,
+    batch_size: int | None, train_size: int | None, val_split: float,
+) -> None:
+    if (photos is None) == (dataset is None):
+        raise OptionError("give either a folder of photos or a built-in data set (--dataset), not both or neither")
+    if epochs is not None and epochs < 1:
+        raise OptionError(f"--epochs must be at least 1, not {epochs}")
+    if seed < 0:
+        raise OptionError(f"--seed must be 0 or more, not {seed}")
+    if learning_rate is not None and not 0 < learning_rate <= 1:
+        raise OptionError(f"--learning-rate must be above 0 and at most 1, not {learning_rate}")
+    if batch_size is not None and batch_size < 1:
+        raise OptionError(f"--batch-size must be at least 1, not {batch_size}")
+    if train_size is not None and train_size < 1:
+        raise OptionError(f"--train-size must be at least 1, not {train_size}")
+    if not 0 <= val_split < 1:
+        raise OptionError(f"--val-split must be at least 0 and below 1, not {val_split}")
+
+
+def _either(classes: tuple[str, ...]) -> str:
+    return f"{', '.join(classes[:-1])} or {classes[-1]}"
+
+
+def _summary(source: _Source, cfg: TrainConfig, train_accuracy: float, val_accuracy: float | None) -> str:
+    """One sentence or two for the model card, which shows the data and the accuracy note beside it."""
+    how = (
+        f"Trained by xlcnn with backpropagation: {cfg.epochs} epochs of Adam (step size {cfg.learning_rate:g}, "
+        f"shrinking to nearly 0) on mini-batches of {cfg.batch_size}, seed {cfg.seed}."
+    )
+    right = f" Right on {train_accuracy:.1%} of its {len(source.train):,} training images"
+    if val_accuracy is None:
+        return f"{how}{right}; nothing was held out to test it on."
+    return f"{how}{right} and on {val_accuracy:.1%} of {source.held_out}."
+
+
+def _command(args: tuple[str, ...], template: str | Path, cfg: TrainConfig, output: str | Path | None) -> str:
+    """The ``xlcnn train`` command that makes these weights again, every choice spelt out."""
+    words = ["xlcnn", "train", *args, "--template", str(template), "--epochs", str(cfg.epochs),
+             "--batch-size", str(cfg.batch_size), "--learning-rate", repr(cfg.learning_rate),
+             "--seed", str(cfg.seed), "-o", str(output) if output is not None else "DIR"]
+    return shlex.join(words)
+
+
+def check_output(folder: str | Path, force: bool = False) -> None:
+    """Refuse an output that training must not write into, before spending minutes on training.
+
+    A missing or empty folder, or a template folder (it holds ``model.toml``), is fine: a template is
+    replaced. Any other non-empty folder needs ``force``, and a file is refused.
+    """
+    out = Path(folder)
+    if out.exists() and not out.is_dir():
+        raise OutputError(f"{out}: is a file, not a folder")
+    if out.is_dir() and not force and not (out / MODEL_FILE).is_file():
+        others = sorted(p.name for p in out.iterdir())
+        if others:
+            raise OutputError(
+                f"{out}: the folder is not empty and holds no template (e.g. {others[0]}); choose a new or empty "
+                "folder, or use --force to write model.toml and weights.npz into it anyway"
+            )
+
+
+def write_template(model: Model, folder: str | Path, force: bool = False) -> Path:
+    """Save ``model`` into ``folder`` as a template (``model.toml`` + ``weights.npz``); see ``check_output``.
+
+    Only those two files are written. Each is written beside its target first and renamed into place, so
+    a failure never leaves a half-written file.
+    """
+    check_output(folder, force)
+    out = Path(folder)
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        # A fresh staging folder beside the output, so the rename below stays on one file system.
+        with tempfile.TemporaryDirectory(prefix=f".{out.name}.", suffix=".xlcnn-tmp", dir=out.parent) as tmp:
+            staging = save_model(model, Path(tmp))
+            out.mkdir(parents=True, exist_ok=True)
+            for name in (WEIGHTS_FILE, MODEL_FILE):
+                (staging / name).replace(out / name)
+    except OSError as exc:
+        raise OutputError(f"{out}: cannot be written ({exc.strerror or exc})") from None
+    return out

@@ -1,0 +1,1 @@
+"""What a network is: specs, the defined-name contract, templates, validation, the zoo, modifications."""

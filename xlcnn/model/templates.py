@@ -1,0 +1,545 @@
+"""Model templates: a folder holding ``model.toml`` (architecture, classes, provenance) and ``weights.npz``.
+
+Loading checks everything a workbook will rely on and raises ``ModelError`` with the file and the field
+at fault: the layer sequence, positive sizes, shapes that agree layer to layer, finite weights of the
+right shapes (never unpickled), and class labels that are unique, non-empty and safe to MATCH on.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+import tomllib
+import zipfile
+import zlib
+from collections.abc import Mapping
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import tomli_w
+
+from xlcnn.errors import ModelError, one_line
+from xlcnn.model.spec import (
+    FIT_MODES,
+    Architecture,
+    ConvSpec,
+    InputSpec,
+    Model,
+    PoolSpec,
+    Provenance,
+    Weights,
+)
+from xlcnn.resources import templates_root
+
+MODEL_FILE = "model.toml"
+WEIGHTS_FILE = "weights.npz"
+FORMAT_VERSION = 1
+
+# Limits that keep a template sensible; the workbook's own size limits are checked at build time.
+MAX_INPUT_SIDE = 512
+MAX_FILTERS = 64
+MAX_KERNEL = 15
+MAX_STRIDE = 8
+MAX_PADDING = 8
+MAX_BLOCKS = 6
+MAX_CLASSES = 50
+MAX_LABEL_LENGTH = 60
+
+_NUMBER = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?%?$")
+
+
+def list_templates() -> list[str]:
+    """Names of the built-in templates, sorted."""
+    root = templates_root()
+    return sorted(p.name for p in root.iterdir() if (p / MODEL_FILE).is_file())
+
+
+def resolve_template(name_or_dir: str | os.PathLike[str]) -> Path:
+    """A built-in template's name, or a path to a template folder → the folder.
+
+    A bare name (text without a slash, not starting with ".") means a built-in when there is one of that name,
+    else a folder of that name here; ``./tiny`` (or a ``Path`` object) is always a folder.
+    """
+    text = str(name_or_dir)
+    path = Path(text)
+    looks_like_path = (not isinstance(name_or_dir, str) or path.is_absolute() or "/" in text or "\\" in text
+                       or text.startswith("."))
+    known = [] if looks_like_path else list_templates()
+    if text in known:
+        # A bare built-in name always means the built-in, even beside a folder of that name: ./tiny is the folder.
+        return templates_root() / text
+    if path.is_dir() and (looks_like_path or (path / MODEL_FILE).exists()):
+        return path
+    if looks_like_path:
+        if path.exists():
+            raise ModelError(f"{path}: not a template folder (it is a file; give the folder holding {MODEL_FILE})")
+        raise ModelError(f"{path}: no such template folder")
+    raise ModelError(f"unknown template {text!r} (built-in templates: {', '.join(known)}; or give a folder path)")
+
+
+def load_model(name_or_dir: str | os.PathLike[str] = "default") -> Model:
+    """Load and validate a template by built-in name or folder path."""
+    folder = resolve_template(name_or_dir)
+    toml_path = folder / MODEL_FILE
+    config = _read_toml(toml_path)
+    arch = _parse_architecture(config, toml_path)
+    weights = _read_weights(folder / WEIGHTS_FILE, arch)
+    r = _Reader(config, toml_path)
+    return Model(
+        name=r.text("name", default=folder.name),
+        title=r.text("title", default=folder.name),
+        description=r.text("description", default=""),
+        arch=arch,
+        weights=weights,
+        provenance=_parse_provenance(config.get("provenance", {}), toml_path),
+        source=folder,
+    )
+
+
+def save_model(model: Model, folder: str | Path) -> Path:
+    """Write ``model`` as a template folder (created if needed); returns the folder."""
+    out = Path(folder)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / MODEL_FILE).write_text(model_toml(model), encoding="utf-8")
+    with (out / WEIGHTS_FILE).open("wb") as fh:
+        np.savez(fh, **model.weights.as_npz_dict())  # type: ignore[arg-type]  # numpy's stub types **kwds badly
+    return out
+
+
+def model_toml(model: Model) -> str:
+    """The text of ``model.toml`` for ``model``."""
+    arch = model.arch
+    layers: list[dict[str, Any]] = []
+    for conv, pool in arch.convs:
+        layers.append(
+            {"type": "conv", "filters": conv.filters, "kernel": conv.kernel, "stride": conv.stride,
+             "padding": conv.padding}
+        )
+        layers.append({"type": "relu"})
+        layers.append({"type": "maxpool", "size": pool.size, "stride": pool.stride})
+    layers += [{"type": "flatten"}, {"type": "dense"}, {"type": "softmax"}, {"type": "cross_entropy"}]
+    prov = {k: v for k, v in vars(model.provenance).items() if v not in (None, "")}
+    doc: dict[str, Any] = {
+        "format": FORMAT_VERSION,
+        "name": model.name,
+        "title": model.title,
+        "description": model.description,
+        "classes": list(arch.classes),
+        "input": {
+            "height": arch.input.height,
+            "width": arch.input.width,
+            "channels": arch.input.channels,
+            "scale": scale_value(arch.input.scale, arch.input.scale_text),
+            "fit": arch.input.fit,
+        },
+        "layers": layers,
+        "provenance": prov,
+    }
+    return "# xlcnn model template: the architecture and where the weights came from.\n" + tomli_w.dumps(doc)
+
+
+# ----------------------------------------------------------------------------------------------- parsing
+
+
+class _Reader:
+    """Typed access to one TOML table, with errors that name the file and the field."""
+
+    def __init__(self, table: Mapping[str, Any], path: Path, prefix: str = "") -> None:
+        self.table, self.path, self.prefix = table, path, prefix
+
+    def fail(self, key: str, problem: str) -> ModelError:
+        return ModelError(f"{self.path}: {self.prefix}{key} {problem}")
+
+    def integer(self, key: str, low: int, high: int, default: int | None = None) -> int:
+        value = self.table.get(key, default)
+        if value is None:
+            raise self.fail(key, "is missing")
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise self.fail(key, f"must be a whole number, not {value!r}")
+        if low == high and value != low:
+            raise self.fail(key, f"must be {low}, not {value}")
+        if not low <= value <= high:
+            raise self.fail(key, f"must be between {low} and {high}, not {value}")
+        return value
+
+    def only(self, known: tuple[str, ...], what: str) -> None:
+        """Refuse keys this table does not take: a misspelt ``stide = 2`` must not silently mean stride 1."""
+        for key in self.table:
+            if key not in known:
+                raise self.fail(key, f"is not a setting of {what} (it takes {', '.join(known)})")
+
+    def text(self, key: str, default: str | None = None) -> str:
+        value = self.table.get(key, default)
+        if value is None:
+            raise self.fail(key, "is missing")
+        if not isinstance(value, str):
+            raise self.fail(key, f"must be text, not {value!r}")
+        return value
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        raise ModelError(f"{path}: missing (a template folder needs {MODEL_FILE} and {WEIGHTS_FILE})")
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ModelError(f"{path}: not valid TOML ({one_line(str(exc))})") from None
+    except OSError as exc:
+        raise ModelError(f"{path}: cannot be read ({one_line(exc.strerror or str(exc))})") from None
+
+
+def scale_value(scale: float, text: str) -> str | float:
+    """What model.toml stores: the friendly text ("1/255") when it means exactly ``scale``, else the number."""
+    try:
+        return text if parse_scale(text)[0] == scale else scale
+    except ValueError:
+        return scale
+
+
+def parse_scale(value: object) -> tuple[float, str]:
+    """A positive scale given as a number or as text like ``"1/255"`` → (value, how to show it)."""
+    if isinstance(value, bool):
+        raise ValueError(f"must be a number or a fraction like \"1/255\", not {value!r}")
+    if isinstance(value, int | float):
+        number, text = float(value), repr(value)
+    elif isinstance(value, str):
+        try:
+            fraction = Fraction(value.replace(" ", ""))
+        except (ValueError, ZeroDivisionError):
+            raise ValueError(f"must be a number or a fraction like \"1/255\", not {value!r}") from None
+        number, text = float(fraction), value.replace(" ", "")
+    else:
+        raise ValueError(f"must be a number or a fraction like \"1/255\", not {value!r}")
+    if not math.isfinite(number) or number <= 0:
+        raise ValueError(f"must be a positive number, not {value!r}")
+    return number, text
+
+
+def _parse_input(config: Mapping[str, Any], path: Path) -> InputSpec:
+    table = config.get("input")
+    if not isinstance(table, dict):
+        raise ModelError(f"{path}: [input] table is missing")
+    r = _Reader(table, path, "input.")
+    r.only(("height", "width", "channels", "scale", "fit"), "[input]")
+    channels = r.integer("channels", 3, 3, default=3)
+    try:
+        scale, scale_text = parse_scale(table.get("scale", 1))
+    except ValueError as exc:
+        raise r.fail("scale", str(exc)) from None
+    fit = r.text("fit", default="crop")
+    if fit not in FIT_MODES:
+        raise r.fail("fit", f"must be one of {', '.join(FIT_MODES)}, not {fit!r}")
+    return InputSpec(
+        height=r.integer("height", 1, MAX_INPUT_SIDE),
+        width=r.integer("width", 1, MAX_INPUT_SIDE),
+        channels=channels,
+        scale=scale,
+        scale_text=scale_text,
+        fit=fit,  # checked against FIT_MODES just above
+    )
+
+
+def check_label(label: object, where: str) -> str:
+    """A class label must be short, visible text that MATCH finds exactly in every spreadsheet app."""
+    if not isinstance(label, str):
+        raise ValueError(f"{where} must be text, not {label!r}")
+    if not label.strip():
+        raise ValueError(f"{where} is empty")
+    if label != label.strip():
+        raise ValueError(f"{where} {label!r} has leading or trailing spaces")
+    if len(label) > MAX_LABEL_LENGTH:
+        raise ValueError(f"{where} is longer than {MAX_LABEL_LENGTH} characters")
+    if any(ord(ch) < 32 or ord(ch) == 127 for ch in label):
+        raise ValueError(f"{where} {label!r} contains a control character")
+    if any(ch in label for ch in "*?~"):
+        # MATCH(…, 0) treats these as wildcards in Excel and LibreOffice, so the loss could pick the
+        # wrong class.
+        raise ValueError(f"{where} {label!r} contains *, ? or ~ (spreadsheet wildcards)")
+    if label.casefold() in ("true", "false"):
+        # A dropdown (or typing it) would enter the boolean TRUE/FALSE, which MATCH would not find among text.
+        raise ValueError(f"{where} {label!r} would become the spreadsheet boolean {label.upper()}; give classes "
+                         f"other names")
+    if _NUMBER.match(label):
+        # A dropdown would enter it as a number, which MATCH would not find among text labels.
+        raise ValueError(f"{where} {label!r} is a plain number; give classes names")
+    return label
+
+
+def check_labels(labels: object, where: str) -> tuple[str, ...]:
+    if labels is None:
+        raise ValueError(f"{where} is missing (a list of class names)")
+    if not isinstance(labels, list | tuple):
+        raise ValueError(f"{where} must be a list of class names")
+    if not 2 <= len(labels) <= MAX_CLASSES:
+        raise ValueError(f"{where} must list between 2 and {MAX_CLASSES} classes, not {len(labels)}")
+    checked = tuple(check_label(label, f"{where}[{i}]") for i, label in enumerate(labels))
+    seen: dict[str, str] = {}
+    for label in checked:
+        key = label.casefold()  # MATCH ignores case
+        if key in seen:
+            raise ValueError(f"{where} has duplicate class {label!r}" + (
+                "" if seen[key] == label else f" (same as {seen[key]!r} ignoring case)"))
+        seen[key] = label
+    return checked
+
+
+# The settings each layer type takes; ``units`` of dense, if given, must equal the number of classes.
+LAYER_KEYS: dict[str, tuple[str, ...]] = {
+    "conv": ("type", "filters", "kernel", "stride", "padding"),
+    "relu": ("type",),
+    "maxpool": ("type", "size", "stride"),
+    "flatten": ("type",),
+    "dense": ("type", "units"),
+    "softmax": ("type",),
+    "cross_entropy": ("type",),
+}
+
+
+def _parse_layers(
+    config: Mapping[str, Any], path: Path, classes: int
+) -> tuple[tuple[ConvSpec, PoolSpec], ...]:
+    layers = config.get("layers")
+    if not isinstance(layers, list) or not layers:
+        raise ModelError(f"{path}: layers is missing or empty (conv, relu, maxpool, …, cross_entropy)")
+    types = []
+    for i, layer in enumerate(layers):
+        if not isinstance(layer, dict) or not isinstance(layer.get("type"), str):
+            raise ModelError(f"{path}: layers[{i}] needs a type")
+        types.append(layer["type"])
+    expected_tail = ["flatten", "dense", "softmax", "cross_entropy"]
+    body, tail = types[: -len(expected_tail)], types[-len(expected_tail):]
+    shape_ok = (
+        tail == expected_tail
+        and body
+        and len(body) % 3 == 0
+        and all(body[i: i + 3] == ["conv", "relu", "maxpool"] for i in range(0, len(body), 3))
+    )
+    if not shape_ok:
+        raise ModelError(
+            f"{path}: layers must be (conv, relu, maxpool) repeated, then flatten, dense, softmax, "
+            f"cross_entropy; found {', '.join(types)}"
+        )
+    for i, layer in enumerate(layers):
+        r = _Reader(layer, path, f"layers[{i}].")
+        r.only(LAYER_KEYS[layer["type"]], f"a {layer['type']} layer")
+        if layer["type"] == "dense" and "units" in layer and r.integer("units", 1, MAX_CLASSES) != classes:
+            raise r.fail("units", f"is {layer['units']}, but classes lists {classes} classes")
+    blocks = len(body) // 3
+    if blocks > MAX_BLOCKS:
+        raise ModelError(f"{path}: at most {MAX_BLOCKS} conv blocks, not {blocks}")
+    convs = []
+    for b in range(blocks):
+        c = _Reader(layers[3 * b], path, f"layers[{3 * b}].")
+        p = _Reader(layers[3 * b + 2], path, f"layers[{3 * b + 2}].")
+        conv = ConvSpec(
+            filters=c.integer("filters", 1, MAX_FILTERS),
+            kernel=c.integer("kernel", 1, MAX_KERNEL),
+            stride=c.integer("stride", 1, MAX_STRIDE, default=1),
+            padding=c.integer("padding", 0, MAX_PADDING, default=0),
+        )
+        size = p.integer("size", 1, MAX_KERNEL)
+        pool = PoolSpec(size=size, stride=p.integer("stride", 1, MAX_STRIDE, default=size))
+        convs.append((conv, pool))
+    return tuple(convs)
+
+
+def shape_problem(arch: Architecture) -> tuple[int, str, str] | None:
+    """The first layer whose window does not fit its input → (its index in ``layers``, the field at fault, what
+    is wrong), or None when every layer fits."""
+    for block in arch.blocks:
+        _, h, w = block.in_shape
+        conv, first = block.conv, 3 * (block.index - 1)  # conv k is layers[3(k-1)], its pool two later
+        if conv.kernel > min(h, w) + 2 * conv.padding:
+            return first, "kernel", (f"conv {block.index}'s {conv.kernel}×{conv.kernel} kernel does not fit its "
+                                     f"{h}×{w} input with padding {conv.padding}")
+        _, ch, cw = block.conv_shape
+        if block.pool.size > min(ch, cw):
+            return first + 2, "size", (f"pool {block.index}'s {block.pool.size}×{block.pool.size} window does not "
+                                       f"fit conv {block.index}'s {ch}×{cw} output")
+    return None
+
+
+def validate_model(model: Model) -> None:
+    """The checks loading a template makes, for a model made in code: labels, shapes and weights."""
+    where = f"model {model.name!r}"
+    try:
+        check_labels(list(model.classes), "classes")
+    except ValueError as exc:
+        raise ModelError(f"{where}: {exc}") from None
+    check_shapes(model.arch, where)
+    weights_from_arrays(model.weights.as_npz_dict(), model.arch, where)
+
+
+def check_shapes(arch: Architecture, where: str) -> None:
+    """Every layer must get an input at least as large as its window."""
+    problem = shape_problem(arch)
+    if problem is not None:
+        index, key, text = problem
+        raise ModelError(f"{where}: layers[{index}].{key}: {text}")
+
+
+def _parse_architecture(config: Mapping[str, Any], path: Path) -> Architecture:
+    version = config.get("format", FORMAT_VERSION)
+    if version != FORMAT_VERSION:
+        raise ModelError(f"{path}: format {version!r} is not supported (this xlcnn reads format {FORMAT_VERSION})")
+    try:
+        classes = check_labels(config.get("classes"), "classes")
+    except ValueError as exc:
+        raise ModelError(f"{path}: {exc}") from None
+    arch = Architecture(
+        input=_parse_input(config, path), convs=_parse_layers(config, path, len(classes)), classes=classes
+    )
+    check_shapes(arch, str(path))
+    return arch
+
+
+def _parse_provenance(table: object, path: Path) -> Provenance:
+    if not isinstance(table, dict):
+        raise ModelError(f"{path}: [provenance] must be a table")
+    r = _Reader(table, path, "provenance.")
+
+    def optional_int(key: str) -> int | None:
+        return None if key not in table else r.integer(key, 0, 2**63 - 1)
+
+    accuracy = table.get("accuracy")
+    if accuracy is not None and (
+        isinstance(accuracy, bool) or not isinstance(accuracy, int | float) or not 0 <= accuracy <= 1
+    ):
+        raise r.fail("accuracy", f"must be a fraction between 0 and 1, not {accuracy!r}")
+    return Provenance(
+        method=r.text("method", default="unknown"),
+        summary=r.text("summary", default=""),
+        dataset=r.text("dataset", default=""),
+        seed=optional_int("seed"),
+        epochs=optional_int("epochs"),
+        train_size=optional_int("train_size"),
+        accuracy=None if accuracy is None else float(accuracy),
+        accuracy_note=r.text("accuracy_note", default=""),
+        command=r.text("command", default=""),
+    )
+
+
+# ----------------------------------------------------------------------------------------------- weights
+
+
+def expected_weight_shapes(arch: Architecture) -> dict[str, tuple[int, ...]]:
+    shapes: dict[str, tuple[int, ...]] = {}
+    for block in arch.blocks:
+        k, conv = block.index, block.conv
+        shapes[f"conv{k}_w"] = (conv.filters, block.in_shape[0], conv.kernel, conv.kernel)
+        shapes[f"conv{k}_b"] = (conv.filters,)
+    shapes["dense_w"] = (arch.flatten_size, len(arch.classes))
+    shapes["dense_b"] = (len(arch.classes),)
+    return shapes
+
+
+# What reading a damaged or unusual zip archive may raise (found by truncating and corrupting .npz files):
+# NotImplementedError for an unknown compression method or zip version, RuntimeError for an encrypted member.
+_NPZ_ERRORS = (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error, NotImplementedError, RuntimeError)
+
+
+def _read_weights(path: Path, arch: Architecture) -> Weights:
+    """Read ``weights.npz`` without unpickling, checking names, shapes and types before loading the data."""
+    if not path.is_file():
+        raise ModelError(f"{path}: missing (a template folder needs {MODEL_FILE} and {WEIGHTS_FILE})")
+    shapes = expected_weight_shapes(arch)
+    where = str(path)
+    try:
+        _check_npz_container(path)
+        with zipfile.ZipFile(path) as archive:
+            headers = _array_headers(archive, where)
+        _check_array_names(headers, shapes, where)
+        for key, (shape, dtype) in headers.items():
+            if dtype.hasobject:
+                raise ModelError(f"{where}: {key} holds pickled Python objects, which xlcnn never loads")
+            _check_array_type(key, shape, dtype, shapes[key], where)
+        arrays: dict[str, np.ndarray] = {}
+        with np.load(path, allow_pickle=False) as npz:
+            for key in npz.files:
+                try:
+                    arrays[key] = npz[key]
+                except _NPZ_ERRORS as exc:
+                    raise ModelError(f"{where}: {key} cannot be read ({one_line(str(exc))})") from None
+    except _NPZ_ERRORS as exc:
+        raise ModelError(f"{where}: not a valid .npz file ({one_line(str(exc)) or type(exc).__name__})") from None
+    return weights_from_arrays(arrays, arch, where)
+
+
+def _check_npz_container(path: Path) -> None:
+    """An .npz is a zip archive; say what the file is instead when it is not one."""
+    with path.open("rb") as fh:
+        head = fh.read(8)
+    if not head:
+        raise ModelError(f"{path}: not a valid .npz file (the file is empty)")
+    if head.startswith(np.lib.format.MAGIC_PREFIX):
+        raise ModelError(f"{path}: is a single .npy array, not an .npz archive of named arrays (use numpy.savez)")
+    if zipfile.is_zipfile(path):
+        return
+    if head.startswith(b"PK"):
+        raise ModelError(f"{path}: not a valid .npz file (the zip archive is truncated or damaged)")
+    if head.startswith(b"\x80"):
+        raise ModelError(f"{path}: is a Python pickle, which xlcnn never loads (weights must be an .npz archive)")
+    raise ModelError(f"{path}: not a valid .npz file (not a zip archive)")
+
+
+def _array_headers(archive: zipfile.ZipFile, where: str) -> dict[str, tuple[tuple[int, ...], np.dtype[Any]]]:
+    """Each member's shape and dtype, read from its .npy header alone (the data stays unread)."""
+    headers: dict[str, tuple[tuple[int, ...], np.dtype[Any]]] = {}
+    for info in archive.infolist():
+        key = info.filename.removesuffix(".npy")
+        with archive.open(info) as fh:
+            try:
+                version = np.lib.format.read_magic(fh)
+            except ValueError:
+                raise ModelError(f"{where}: {key} is not a NumPy array") from None
+            if version == (1, 0):
+                shape, _, dtype = np.lib.format.read_array_header_1_0(fh)
+            elif version == (2, 0):
+                shape, _, dtype = np.lib.format.read_array_header_2_0(fh)
+            else:
+                major, minor = version
+                raise ModelError(f"{where}: {key} uses .npy format {major}.{minor}, which xlcnn does not read")
+        headers[key] = (tuple(shape), dtype)
+    return headers
+
+
+def _check_array_names(arrays: Mapping[str, object], shapes: Mapping[str, tuple[int, ...]], where: str) -> None:
+    missing = [key for key in shapes if key not in arrays]
+    if missing:
+        raise ModelError(f"{where}: missing array {missing[0]} (expected {', '.join(shapes)})")
+    extra = sorted(set(arrays) - set(shapes))
+    if extra:
+        raise ModelError(f"{where}: unexpected array {extra[0]} (expected {', '.join(shapes)})")
+
+
+def _check_array_type(
+    key: str, shape: tuple[int, ...], dtype: np.dtype[Any], expected: tuple[int, ...], where: str
+) -> None:
+    if dtype.kind not in "iuf":
+        raise ModelError(f"{where}: {key} must hold numbers, not {dtype}")
+    if shape != expected:
+        raise ModelError(f"{where}: {key} has shape {shape}, but the architecture needs {expected}")
+
+
+def weights_from_arrays(arrays: Mapping[str, np.ndarray], arch: Architecture, where: str) -> Weights:
+    """Check names, shapes, dtypes and finiteness of raw arrays and turn them into float64 ``Weights``."""
+    shapes = expected_weight_shapes(arch)
+    _check_array_names(arrays, shapes, where)
+    checked: dict[str, np.ndarray] = {}
+    for key, shape in shapes.items():
+        array = np.asarray(arrays[key])
+        _check_array_type(key, array.shape, array.dtype, shape, where)
+        array = array.astype(np.float64)
+        if not np.all(np.isfinite(array)):
+            raise ModelError(f"{where}: {key} holds NaN or infinite values")
+        checked[key] = array
+    n = len(arch.blocks)
+    return Weights(
+        conv_w=tuple(checked[f"conv{k}_w"] for k in range(1, n + 1)),
+        conv_b=tuple(checked[f"conv{k}_b"] for k in range(1, n + 1)),
+        dense_w=checked["dense_w"],
+        dense_b=checked["dense_b"],
+    )

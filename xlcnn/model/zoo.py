@@ -1,0 +1,108 @@
+"""The built-in architectures, seeded initial weights, and the hand-set ``edges`` filters.
+
+``templates/`` holds the built-in models as files; this module is how they are made, so that every
+shipped number can be made again (``python -m xlcnn.model.zoo`` rewrites ``edges``; ``xlcnn train`` the others).
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from xlcnn.model.spec import Architecture, ConvSpec, InputSpec, Model, PoolSpec, Provenance, Weights
+
+SCALE_255 = (1 / 255, "1/255")
+
+
+def default_architecture(classes: tuple[str, ...] = ("circle", "square", "triangle")) -> Architecture:
+    """28×28×3 → conv 3×3 ×4 (pad 1) → ReLU → pool 2 → conv 3×3 ×8 (pad 1) → ReLU → pool 2 → 392 → dense."""
+    return Architecture(
+        input=InputSpec(28, 28, 3, *SCALE_255),
+        convs=(
+            (ConvSpec(filters=4, kernel=3, stride=1, padding=1), PoolSpec(2, 2)),
+            (ConvSpec(filters=8, kernel=3, stride=1, padding=1), PoolSpec(2, 2)),
+        ),
+        classes=classes,
+    )
+
+
+def tiny_architecture(classes: tuple[str, ...] = ("horizontal", "vertical", "diagonal")) -> Architecture:
+    """6×6×3 → conv 3×3 ×2 (pad 1) → ReLU → pool 2 → 18 → dense: one printed page per stage."""
+    return Architecture(
+        input=InputSpec(6, 6, 3, *SCALE_255),
+        convs=((ConvSpec(filters=2, kernel=3, stride=1, padding=1), PoolSpec(2, 2)),),
+        classes=classes,
+    )
+
+
+ARCHITECTURES = {"default": default_architecture, "tiny": tiny_architecture}
+
+
+def initial_weights(arch: Architecture, seed: int) -> Weights:
+    """He-normal weights and zero biases, from ``seed`` (the starting point of training)."""
+    rng = np.random.default_rng(seed)
+    conv_w, conv_b = [], []
+    for block in arch.blocks:
+        fan_in = block.in_shape[0] * block.conv.kernel**2
+        shape = (block.conv.filters, block.in_shape[0], block.conv.kernel, block.conv.kernel)
+        conv_w.append(rng.normal(0.0, np.sqrt(2.0 / fan_in), shape))
+        conv_b.append(np.zeros(block.conv.filters))
+    dense_w = rng.normal(0.0, np.sqrt(1.0 / arch.flatten_size), (arch.flatten_size, len(arch.classes)))
+    return Weights(tuple(conv_w), tuple(conv_b), dense_w, np.zeros(len(arch.classes)))
+
+
+def edges_model() -> Model:
+    """Three hand-set filters on a 16×16 image: horizontal edges, vertical edges, and red.
+
+    Filter 1 is a Sobel kernel that fires where a bright row sits above a dark one, filter 2 where a
+    bright column sits left of a dark one; both look at brightness, so all three channels share the
+    kernel (÷3). Filter 3 adds red and subtracts green and blue at the centre pixel. Each class's dense
+    weights average its own map after pooling, so the prediction is simply the strongest detector.
+    """
+    arch = Architecture(
+        input=InputSpec(16, 16, 3, *SCALE_255),
+        convs=((ConvSpec(filters=3, kernel=3, stride=1, padding=1), PoolSpec(2, 2)),),
+        classes=("horizontal edges", "vertical edges", "red"),
+    )
+    sobel = np.array([[1.0, 2.0, 1.0], [0.0, 0.0, 0.0], [-1.0, -2.0, -1.0]])
+    w = np.zeros((3, 3, 3, 3))
+    w[0] = sobel / 3  # the same brightness kernel on R, G and B
+    w[1] = sobel.T / 3
+    w[2, :, 1, 1] = [1.0, -0.5, -0.5]
+    b = np.array([0.0, 0.0, -0.1])  # red must beat grey by a margin before it counts
+    maps = arch.blocks[0].pool_shape
+    per_map = maps[1] * maps[2]
+    dense_w = np.zeros((arch.flatten_size, 3))
+    for f in range(3):
+        dense_w[f * per_map : (f + 1) * per_map, f] = 1.0 / per_map
+    return Model(
+        name="edges",
+        title="Hand-set edge and colour detectors",
+        description="Three filters set by hand, not trained: horizontal edges, vertical edges, and red.",
+        arch=arch,
+        weights=Weights((w,), (b,), dense_w, np.zeros(3)),
+        provenance=Provenance(
+            method="hand-set",
+            summary=(
+                "Set by hand: Sobel kernels for horizontal and vertical edges, a red-minus-green-and-blue "
+                "colour detector; each class averages its own pooled map."
+            ),
+            command="python -m xlcnn.model.zoo edges",
+        ),
+    )
+
+
+def main(argv: list[str]) -> None:
+    from xlcnn.model.templates import save_model
+    from xlcnn.resources import templates_root
+
+    if argv != ["edges"]:
+        raise SystemExit("usage: python -m xlcnn.model.zoo edges")
+    folder = save_model(edges_model(), templates_root() / "edges")
+    print(f"wrote {Path(folder)}")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

@@ -1,0 +1,130 @@
+"""The NumPy reference engine: one forward pass that keeps every intermediate stage.
+
+Conventions, shared with the workbook (which must compute the same numbers):
+
+- float64 throughout; the input is the raw 0–255 pixel grid as (3, H, W) — R, G, B.
+- Convolution is cross-correlation with zero padding; output size ``floor((n + 2p − k)/s) + 1``.
+  The first convolution multiplies its window sums by the model's input scale (e.g. 1/255) before adding
+  the bias: ``(Σ window·kernel) · scale + bias``.
+- ReLU is ``max(0, x)``; max pooling runs in floor mode.
+- Flatten order is channel, then row, then column (NCHW).
+- Dense logits are ``flatten · W[:, class] + b[class]`` with W of shape (flatten, classes).
+- Softmax subtracts the largest logit before ``exp``; cross-entropy is ``−ln p_true`` (natural log).
+
+Nothing here loops over pixels: each layer is a handful of array operations (see ``xlcnn.nn.layers``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from xlcnn.errors import OptionError
+from xlcnn.model.spec import Model
+from xlcnn.nn.layers import conv, dense, flatten, pool, relu, softmax
+
+
+@dataclass(frozen=True, eq=False)
+class BlockTrace:
+    """Block k's stages, each (filters, rows, cols)."""
+
+    conv: np.ndarray
+    relu: np.ndarray
+    pool: np.ndarray
+
+
+@dataclass(frozen=True, eq=False)
+class Trace:
+    """Every stage of one forward pass, named as in the workbook's defined names."""
+
+    input: np.ndarray  # (3, H, W) raw 0–255 values
+    blocks: tuple[BlockTrace, ...]
+    flatten: np.ndarray  # (D,)
+    logits: np.ndarray  # (K,)
+    max_logit: float
+    exp: np.ndarray  # (K,) exp(z − max)
+    exp_sum: float
+    probs: np.ndarray  # (K,)
+    predicted_index: int
+    true_index: int
+    one_hot: np.ndarray  # (K,)
+    loss: float  # −ln p_true
+    nll: float  # −Σ y·ln p (equals loss)
+    kl: float  # Σ y·ln(y/p) (equals loss for a one-hot y)
+    classes: tuple[str, ...]
+
+    @property
+    def predicted_label(self) -> str:
+        return self.classes[self.predicted_index]
+
+    @property
+    def true_label(self) -> str:
+        return self.classes[self.true_index]
+
+    def stages(self) -> dict[str, np.ndarray]:
+        """All derived stages by contract name (``conv1_out2``, ``probs``, …), in pipeline order."""
+        out: dict[str, np.ndarray] = {}
+        for k, block in enumerate(self.blocks, start=1):
+            for kind, maps in (("conv", block.conv), ("relu", block.relu), ("pool", block.pool)):
+                for f, grid in enumerate(maps, start=1):
+                    out[f"{kind}{k}_out{f}"] = grid
+        out["flatten"] = self.flatten
+        out["logits"] = self.logits
+        out["probs"] = self.probs
+        out["loss"] = np.array(self.loss)
+        return out
+
+
+def true_index_of(model: Model, true_label: str) -> int:
+    """The index of ``true_label`` among the model's classes (exactly: the spreadsheet's dropdown offers
+    them as they are)."""
+    try:
+        return model.classes.index(true_label)
+    except ValueError:
+        known = ", ".join(model.classes)
+        raise OptionError(f"--label {true_label!r} is not a class of model {model.name!r} (one of: {known})") from None
+
+
+def forward(image: np.ndarray, model: Model, true_label: str | None = None) -> Trace:
+    """Run ``model`` on ``image`` — (H, W, 3) uint8 or any real array of raw 0–255 values.
+
+    ``true_label`` is the class the loss is measured against; by default the predicted class, so a fresh
+    workbook shows the loss of its own guess.
+    """
+    arch, weights = model.arch, model.weights
+    expected = (arch.input.height, arch.input.width, arch.input.channels)
+    if tuple(image.shape) != expected:
+        raise OptionError(f"the image is {image.shape}, but model {model.name!r} takes {expected} (H, W, C)")
+    x = np.asarray(image, dtype=np.float64).transpose(2, 0, 1)[None]
+    raw = x[0]
+    blocks = []
+    for block, w, b in zip(arch.blocks, weights.conv_w, weights.conv_b, strict=True):
+        scale = arch.input.scale if block.index == 1 else 1.0
+        c = conv.forward(x, w, b, block.conv.stride, block.conv.padding, scale)
+        r = relu.forward(c)
+        x = pool.forward(r, block.pool.size, block.pool.stride)
+        blocks.append(BlockTrace(c[0], r[0], x[0]))
+    flat = flatten.forward(x)
+    z = dense.forward(flat, weights.dense_w, weights.dense_b)
+    zmax, e, total, p = softmax.forward(z)
+    predicted = int(np.argmax(p[0]))
+    t = predicted if true_label is None else true_index_of(model, true_label)
+    y = softmax.one_hot(np.array([t]), len(model.classes))
+    return Trace(
+        input=raw,
+        blocks=tuple(blocks),
+        flatten=flat[0],
+        logits=z[0],
+        max_logit=float(zmax[0]),
+        exp=e[0],
+        exp_sum=float(total[0]),
+        probs=p[0],
+        predicted_index=predicted,
+        true_index=t,
+        one_hot=y[0],
+        loss=float(softmax.cross_entropy(p, np.array([t]))[0]),
+        nll=float(softmax.nll(p, y)[0]),
+        kl=float(softmax.kl(p, y)[0]),
+        classes=model.classes,
+    )
