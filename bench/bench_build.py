@@ -30,6 +30,8 @@ from xlsxwriter.worksheet import Worksheet
 import xlcnn
 from xlcnn.book import build as wbmod
 from xlcnn.book.sheet import BuildContext, FormulaSheet, ImageInfo
+from xlcnn.book.stages import EMITTERS, plan_layout
+from xlcnn.book.stages.worked import default_choice
 from xlcnn.book.styles import Styles
 from xlcnn.check.libreoffice import recalculate
 from xlcnn.image import load_image
@@ -61,14 +63,14 @@ def record_cells(model: Model, image: Path) -> list[tuple[str, list[tuple[str, t
     spec = model.arch.input
     pixels = load_image(image, (spec.height, spec.width), spec.fit)
     trace = xlcnn.forward(pixels, model)
-    layout = wbmod.Layout(model.arch, teaching=True)
+    layout = plan_layout(model.arch, teaching=True)
     scratch = Workbook(io.BytesIO(), {"in_memory": True})
     ctx = BuildContext(layout, model, trace, Styles(scratch), wbmod.load_texts("en"),
-                       ImageInfo(image.name, (200, 200), "crop", b""), wbmod.default_choice(trace, model))
+                       ImageInfo(image.name, (200, 200), "crop", b""), default_choice(trace, model))
     sheets = []
     for plan in layout.sheets:
         recorder = CallRecorder()
-        wbmod.BUILDERS[plan.kind](ctx, plan).write(recorder, setup=False)  # type: ignore[arg-type]
+        EMITTERS[plan.kind](ctx, plan).write(recorder, setup=False)  # type: ignore[arg-type]
         sheets.append((plan.name, recorder.calls))
     scratch.fileclosed = True
     return sheets

@@ -34,13 +34,14 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
+from xlcnn import modify_model
 from xlcnn.book import build as workbook
 from xlcnn.book import limits
-from xlcnn.book.layout import MAX_COLS, MAX_ROWS, Layout
+from xlcnn.book.layout import MAX_COLS, MAX_ROWS
 from xlcnn.book.limits import Estimate
 from xlcnn.book.sheet import BuildContext, SheetContent
+from xlcnn.book.stages import EMITTERS, plan_layout
 from xlcnn.cli import cli
-from xlcnn.model.modify import modify_model
 from xlcnn.model.spec import Architecture, ConvSpec, InputSpec, PoolSpec
 from xlcnn.model.templates import list_templates, load_model
 from xlcnn.resources import templates_root
@@ -520,7 +521,7 @@ def test_slow_workbooks_get_a_warning() -> None:
 def test_the_benchmark_network_is_allowed_with_a_warning() -> None:
     """A 128×128 input with 16 filters (the budget in DESIGN.md) fits, and is slow enough to warn about."""
     arch = modify_model(load_model("default"), size=128, filters=16).arch
-    warnings = limits.check_architecture(Layout(arch, teaching=True))
+    warnings = limits.check_architecture(plan_layout(arch, teaching=True))
     assert len(warnings) == 1 and warnings[0].startswith("the workbook has 753,886 formulas")
 
 
@@ -545,7 +546,7 @@ def worst_case(pool: int, blocks: int = 2) -> Architecture:
 def test_no_option_can_reach_the_column_or_formula_length_limits(pool: int) -> None:
     """Why those two checks are tested only with synthetic estimates: the widest, longest-formula networks
     the option ranges allow stay far below both (they are refused for their rows or cells instead)."""
-    layout = Layout(worst_case(pool), teaching=True)
+    layout = plan_layout(worst_case(pool), teaching=True)
     est = limits.estimate(layout, 4096)
     assert est.max_col + 1 < MAX_COLS // 10
     assert est.longest_formula < limits.MAX_FORMULA_CHARS * 2 // 3
@@ -597,7 +598,7 @@ def test_the_estimate_is_honest(tmp_path: Path, model: str, options: dict[str, A
     assert est.formulas == result.formulas == formulas  # exact
     assert cells <= est.cells <= cells + 150  # an upper bound, within the text of a few notes
     assert longest <= est.longest_formula
-    assert limits.longest_conv_formula(result_layout := Layout(net.arch, teaching=True)) == max(
+    assert limits.longest_conv_formula(result_layout := plan_layout(net.arch, teaching=True)) == max(
         len(str(c.value)) - 1 for ws in openpyxl.load_workbook(out).worksheets if ws.title.startswith("Conv ")
         for row in ws.iter_rows() for c in row if c.data_type == "f")
     assert (est.max_row + 1, est.max_col + 1) == (last_row, last_col)
@@ -624,7 +625,7 @@ def test_a_noisy_128_by_128_image_is_quantised_under_the_format_limit(here: Path
 
 def failing_builder(kind: str, error: BaseException, at_row: int = 12) -> Callable[..., SheetContent]:
     """The ``kind`` sheet's emitter, made to raise ``error`` once it has written its first rows."""
-    original = workbook.BUILDERS[kind]
+    original = EMITTERS[kind]
 
     def builder(ctx: BuildContext, plan: Any) -> SheetContent:
         content = original(ctx, plan)
@@ -661,7 +662,7 @@ def test_a_build_that_fails_half_way_leaves_the_earlier_file_and_no_temporary_fi
 ) -> None:
     image, out, before = earlier_workbook(here)
     seen: list[list[str]] = []
-    original = workbook.BUILDERS[kind]
+    original = EMITTERS[kind]
 
     def builder(ctx: BuildContext, plan: Any) -> SheetContent:
         content = original(ctx, plan)
@@ -673,7 +674,7 @@ def test_a_build_that_fails_half_way_leaves_the_earlier_file_and_no_temporary_fi
         content.add(12, 12, boom)
         return content
 
-    monkeypatch.setitem(workbook.BUILDERS, kind, builder)
+    monkeypatch.setitem(EMITTERS, kind, builder)
     with pytest.raises(RuntimeError, match="the writer broke"):
         workbook.build_workbook(image, out, model="tiny")
     assert seen and len(seen[0]) == 1 and seen[0][0].startswith(".out.")
@@ -689,7 +690,7 @@ def test_a_build_that_fails_half_way_leaves_the_earlier_file_and_no_temporary_fi
 def test_an_interrupted_build_through_the_cli(here: Path, scratch: Path, monkeypatch: pytest.MonkeyPatch,
                                               error: BaseException, message: str) -> None:
     image, out, before = earlier_workbook(here)
-    monkeypatch.setitem(workbook.BUILDERS, "relu", failing_builder("relu", error))
+    monkeypatch.setitem(EMITTERS, "relu", failing_builder("relu", error))
     run_case(here, Case(["build", image, "-o", out, "--model", "tiny"], message.format(out=out)))
     assert out.read_bytes() == before
     assert list(scratch.iterdir()) == []
@@ -822,7 +823,7 @@ def test_sheet_names_are_fixed_short_and_legal(tmp_path: Path) -> None:
     conv = ConvSpec(filters=2, kernel=1, stride=1, padding=0)
     for blocks in range(1, 7):
         arch = Architecture(InputSpec(8, 8, 3), ((conv, PoolSpec(1, 1)),) * blocks, ("a", "b"))
-        names = [plan.name for plan in Layout(arch, teaching=True).sheets]
+        names = [plan.name for plan in plan_layout(arch, teaching=True).sheets]
         assert len({n.casefold() for n in names}) == len(names)
         for name in names:
             assert 1 <= len(name) <= 31 and not set(name) & set("[]:*?/\\") and name[0] != "'", name

@@ -234,16 +234,18 @@ def test_fast_formula_sheet_writes_exactly_what_xlsxwriter_writes(tmp_path: Path
     from xlsxwriter.worksheet import Worksheet
 
     from xlcnn.book import build as wbmod
+    from xlcnn.book.stages import plan_layout
 
     image = picture(tmp_path / "picture.png")
     fast = tmp_path / "fast.xlsx"
     result = build_workbook(image, fast)
     stock = tmp_path / "stock.xlsx"
     model, trace = result.model, result.trace
-    layout = wbmod.Layout(model.arch, teaching=True)
+    layout = plan_layout(model.arch, teaching=True)
     fitted = trace.input.transpose(1, 2, 0).astype(np.uint8)
     info = wbmod.ImageInfo(image.name, (64, 48), "crop", wbmod.thumbnail(fitted))
-    wbmod._write(stock, layout, model, trace, wbmod.load_texts("en"), info, result.worked, worksheet_class=Worksheet)
+    wbmod.write_book(stock, layout, model, trace, wbmod.load_texts("en"), info, result.worked,
+                     worksheet_class=Worksheet)
     assert fast.read_bytes() == stock.read_bytes()
     assert result.formulas == len(Book.open(fast).formula_cells())
 

@@ -10,7 +10,7 @@ The library comes first; the ``xlcnn`` command is a thin layer over these functi
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from xlcnn.book.build import build_workbook
+from xlcnn.book.build import build_workbook, modify_model
 from xlcnn.check.handout import write_handout
 from xlcnn.errors import (
     DatasetError,
@@ -25,7 +25,6 @@ from xlcnn.errors import (
     XlcnnError,
 )
 from xlcnn.image import load_image, read_image
-from xlcnn.model.modify import modify_model
 from xlcnn.model.spec import Architecture, Model, Provenance, Weights
 from xlcnn.model.templates import list_templates, load_model, save_model
 from xlcnn.nn.engine import Trace, forward

@@ -14,12 +14,12 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from xlcnn import write_handout
-from xlcnn.book.build import build_workbook
+from xlcnn.book.build import build_workbook, modify_model
 from xlcnn.book.texts import DEFAULT_LANGUAGE
 from xlcnn.check.libreoffice import DEFAULT_TIMEOUT, find_soffice
 from xlcnn.check.recalc import DEFAULT_ENGINE, ENGINES
 from xlcnn.errors import XlcnnError
-from xlcnn.model.modify import Size, modify_model
+from xlcnn.model.modify import Size
 from xlcnn.model.spec import FIT_MODES, FitMode
 from xlcnn.model.templates import list_templates, load_model
 from xlcnn.version import __version__

@@ -24,37 +24,20 @@ from xlsxwriter.workbook import Workbook
 from xlsxwriter.worksheet import Worksheet
 
 from xlcnn.book import limits
-from xlcnn.book.layout import Layout, SheetPlan
-from xlcnn.book.sheet import BuildContext, FormulaSheet, ImageInfo, SheetContent
-from xlcnn.book.stages import guide, pixels, shapes, worked
+from xlcnn.book.layout import Layout
+from xlcnn.book.sheet import BuildContext, FormulaSheet, ImageInfo
+from xlcnn.book.stages import EMITTERS, guide, plan_layout
+from xlcnn.book.stages.image import image_colours
 from xlcnn.book.stages.worked import default_choice
 from xlcnn.book.styles import Styles
 from xlcnn.book.texts import DEFAULT_LANGUAGE, Texts, load_texts
 from xlcnn.errors import OptionError, OutputError, one_line
 from xlcnn.image import fit_image, read_image
-from xlcnn.model.spec import FitMode, Model
+from xlcnn.model import modify
+from xlcnn.model.spec import Architecture, FitMode, Model
 from xlcnn.model.templates import load_model, validate_model
 from xlcnn.nn.engine import Trace, forward
-from xlcnn.nn.layers import conv, dense, flatten, pool, relu, softmax
 from xlcnn.version import __version__
-
-SheetBuilder = Callable[[BuildContext, SheetPlan], SheetContent]
-
-BUILDERS: dict[str, SheetBuilder] = {
-    "guide": guide.guide_sheet,
-    "image": pixels.image_sheet,
-    "input": pixels.input_sheet,
-    "filters": conv.filters_sheet,
-    "conv": conv.conv_sheet,
-    "relu": relu.relu_sheet,
-    "pool": pool.pool_sheet,
-    "flatten": flatten.flatten_sheet,
-    "dense": dense.dense_sheet,
-    "softmax": softmax.softmax_sheet,
-    "loss": softmax.loss_sheet,
-    "worked": worked.worked_sheet,
-    "shapes": shapes.shapes_sheet,
-}
 
 # A fixed creation time keeps two builds of the same input byte-for-byte alike.
 FIXED_TIMESTAMP = datetime(2024, 1, 1)
@@ -122,21 +105,42 @@ def build_workbook(
         validate_model(model)  # a template was checked as it loaded; a model made in code is checked here
     texts = load_texts(lang)
     check_output(out, image_path)
-    layout = Layout(net.arch, teaching=True)
+    layout = plan_layout(net.arch, teaching=True)
     limits.check_architecture(layout)  # before the image is read or the engine runs: a model too big is refused now
     source = read_image(image_path)
     spec = net.arch.input
     mode: FitMode = fit or spec.fit
     fitted = fit_image(source.rgb, spec.height, spec.width, mode)
-    colours, _ = pixels.image_colours(fitted)
+    colours, _ = image_colours(fitted)
     est = limits.estimate(layout, len(np.unique(colours.reshape(-1, 3), axis=0)))
     warnings = limits.check(est)
     trace = forward(fitted, net, label)
     choice = check_worked(worked, net) if worked is not None else default_choice(trace, net)
     info = ImageInfo(image_path.name, source.size, mode, thumbnail(fitted))
     counted: list[int] = []
-    _write_atomically(out, lambda path: counted.append(_write(path, layout, net, trace, texts, info, choice)))
+    _write_atomically(out, lambda path: counted.append(write_book(path, layout, net, trace, texts, info, choice)))
     return BuildResult(out, net, trace, est, counted[0], choice, warnings)
+
+
+def modify_model(
+    model: Model,
+    size: modify.Size | None = None,
+    filters: modify.PerBlock | None = None,
+    kernel: modify.PerBlock | None = None,
+    stride: modify.PerBlock | None = None,
+    padding: modify.PerBlock | None = None,
+    pool: modify.PerBlock | None = None,
+    seed: int = 0,
+) -> Model:
+    """``model`` reshaped for a workbook (see ``xlcnn.model.modify.modify_model``), refusing with a
+    ``LimitError``, before any weights are made, an architecture whose workbook would not fit a spreadsheet."""
+    return modify.modify_model(model, size=size, filters=filters, kernel=kernel, stride=stride, padding=padding,
+                               pool=pool, seed=seed, check=check_architecture)
+
+
+def check_architecture(arch: Architecture) -> None:
+    """Refuse (``LimitError``) an architecture whose workbook would exceed a spreadsheet limit."""
+    limits.check_architecture(plan_layout(arch, teaching=True))
 
 
 def check_worked(choice: tuple[int, int, int], model: Model) -> tuple[int, int, int]:
@@ -192,9 +196,11 @@ def _reason(exc: BaseException) -> str:
     return one_line(str(inner)) or type(inner).__name__
 
 
-def _write(path: Path, layout: Layout, model: Model, trace: Trace, texts: Texts, info: ImageInfo,
+def write_book(path: Path, layout: Layout, model: Model, trace: Trace, texts: Texts, info: ImageInfo,
            worked: tuple[int, int, int], worksheet_class: type[Worksheet] = FormulaSheet) -> int:
-    """Write the workbook to ``path``; → how many formulas it holds."""
+    """Write the workbook of a planned ``layout`` to ``path`` (no checks, not atomic: ``build_workbook`` does
+    both); → how many formulas it holds. ``worksheet_class`` is XlsxWriter's own for a byte-for-byte check of
+    ``FormulaSheet``."""
     # Constant-memory mode flushes each row as the next begins: memory stays flat however big the image. The
     # rows go to XlsxWriter's temporary files, kept in a folder of our own that is removed whatever happens.
     with tempfile.TemporaryDirectory(prefix="xlcnn-", ignore_cleanup_errors=True) as scratch:
@@ -216,7 +222,7 @@ def _write_in(path: Path, scratch: str, layout: Layout, model: Model, trace: Tra
         ctx = BuildContext(layout, model, trace, Styles(wb, texts.flag("style.italic_notes")), texts, info, worked)
         sheets = []
         for plan in layout.sheets:
-            content = BUILDERS[plan.kind](ctx, plan)
+            content = EMITTERS[plan.kind](ctx, plan)
             sheets.append(wb.add_worksheet(plan.name, worksheet_class=worksheet_class))
             content.write(sheets[-1])
         for name, ref in layout.defined_names():

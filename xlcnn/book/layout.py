@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from enum import Enum, StrEnum
 from functools import cache
 
 from xlsxwriter.utility import xl_col_to_name
@@ -61,6 +62,34 @@ def quote_sheet(name: str) -> str:
     return "'" + name.replace("'", "''") + "'"
 
 
+class SheetKind(StrEnum):
+    """What a sheet shows: each kind is one stage module of ``xlcnn.book.stages``."""
+
+    GUIDE = "guide"
+    IMAGE = "image"
+    INPUT = "input"
+    FILTERS = "filters"
+    CONV = "conv"
+    WORKED = "worked"
+    RELU = "relu"
+    POOL = "pool"
+    FLATTEN = "flatten"
+    DENSE = "dense"
+    SOFTMAX = "softmax"
+    LOSS = "loss"
+    SHAPES = "shapes"
+
+
+class Holds(Enum):
+    """What every cell of a grid holds."""
+
+    FORMULAS = "formulas"  # live formulas (each written with its cached value)
+    NUMBERS = "numbers"  # constants a student may edit: pixels, weights, biases, settings
+    TEXT = "text"  # text constants: class names, where a value came from
+    SETTING = "setting"  # one editable choice in a sheet's header: a stride, the input scale, the true label
+    OTHER = "other"  # a mix (the Shapes table's columns) or nothing the counts need (the Image sheet's fills)
+
+
 @dataclass(frozen=True)
 class Grid:
     """A rectangular block of cells on one sheet. ``top``/``left`` locate interior cell (0, 0)."""
@@ -73,6 +102,16 @@ class Grid:
     cols: int
     pad: int = 0
     named: bool = True  # whether it gets a workbook-level defined name
+    holds: Holds = Holds.OTHER  # what its cells hold: the workbook's formula and constant counts come from it
+
+    @property
+    def cells(self) -> int:
+        return self.rows * self.cols
+
+    @property
+    def border_cells(self) -> int:
+        """The constant zeros of its visible padding."""
+        return (self.rows + 2 * self.pad) * (self.cols + 2 * self.pad) - self.cells
 
     @property
     def title_row(self) -> int:
@@ -152,7 +191,7 @@ class SheetPlan:
     """One sheet: its name, its grids in reading order, and its size."""
 
     name: str
-    kind: str  # guide, image, input, filters, conv, relu, pool, flatten, dense, softmax, loss, …
+    kind: SheetKind
     block: int = 0  # k for per-block sheets
     grids: list[Grid] = field(default_factory=list)
     square: bool = True  # grid sheets use square cells
@@ -188,13 +227,13 @@ def band_positions(
 
 
 class Layout:
-    """Every sheet and grid of the workbook for one architecture, computed before anything is written."""
+    """Every sheet and grid of the workbook for one architecture, computed before anything is written
+    (by ``xlcnn.book.stages.plan_layout``, which has every stage add its own)."""
 
-    def __init__(self, arch: Architecture, teaching: bool = False) -> None:
+    def __init__(self, arch: Architecture) -> None:
         self.arch = arch
         self.sheets: list[SheetPlan] = []
         self.grids: dict[str, Grid] = {}
-        self._plan(teaching)
 
     # --------------------------------------------------------------------------------- lookups
 
@@ -250,164 +289,23 @@ class Layout:
                 yield g.key, f"={quote_sheet(g.sheet)}!{g.whole()}"
 
     # -------------------------------------------------------------------------------- planning
+    # The stages plan themselves (xlcnn.book.stages.plan_layout): each adds its sheet and its grids here.
 
-    def _add(self, plan: SheetPlan, grid: Grid) -> Grid:
+    def add_grid(self, plan: SheetPlan, grid: Grid) -> Grid:
         if grid.key in self.grids:
             raise ValueError(f"duplicate grid {grid.key}")
         self.grids[grid.key] = grid
         plan.grids.append(grid)
         return grid
 
-    def _new_sheet(self, name: str, kind: str, block: int = 0, square: bool = True) -> SheetPlan:
+    def add_sheet(self, name: str, kind: SheetKind, block: int = 0, square: bool = True) -> SheetPlan:
         plan = SheetPlan(name, kind, block, square=square)
         self.sheets.append(plan)
         return plan
 
-    def _maps(self, plan: SheetPlan, keys: list[str], rows: int, cols: int, pad: int) -> None:
+    def add_maps(self, plan: SheetPlan, keys: list[str], rows: int, cols: int, pad: int,
+                 holds: Holds = Holds.FORMULAS) -> None:
         """A flow of equally sized maps, each with a title row and an optional zero border."""
         size = (rows + 2 * pad, cols + 2 * pad)
         for key, (y, x) in zip(keys, band_positions([size] * len(keys), HEADER_ROWS), strict=True):
-            self._add(plan, Grid(key, plan.name, y + 1 + pad, x + pad, rows, cols, pad))
-
-    def _plan(self, teaching: bool) -> None:
-        arch = self.arch
-        blocks = arch.blocks
-        self._plan_guide()
-        h, w = arch.input.height, arch.input.width
-        image = self._new_sheet(IMAGE, "image")
-        self._add(image, Grid("image_pixels", IMAGE, HEADER_ROWS + 1, LEFT, h, w, named=False))
-        self._plan_input(blocks[0].conv.padding)
-        for i, block in enumerate(blocks):
-            next_pad = blocks[i + 1].conv.padding if i + 1 < len(blocks) else 0
-            self._plan_block(block.index, next_pad, teaching)
-        self._plan_flatten()
-        self._plan_dense()
-        self._plan_softmax()
-        self._plan_loss()
-        if teaching:
-            self._plan_shapes()
-
-    def _plan_guide(self) -> None:
-        plan = self._new_sheet(GUIDE, "guide", square=False)
-        # Live summary cells: prediction, its probability, true label, loss (column C of rows 4–7).
-        for i, key in enumerate(("guide_predicted", "guide_probability", "guide_true_label", "guide_loss")):
-            self._add(plan, Grid(key, GUIDE, 3 + i, 2, 1, 1, named=False))
-
-    def _plan_input(self, pad: int) -> None:
-        arch = self.arch
-        plan = self._new_sheet(INPUT, "input")
-        if arch.input.scale != 1.0:
-            self._add(plan, Grid("input_scale", INPUT, 5, 5, 1, 1))
-        h, w = arch.input.height, arch.input.width
-        self._maps(plan, ["input_r", "input_g", "input_b"], h, w, pad)
-
-    def _plan_block(self, k: int, next_pad: int, teaching: bool) -> None:
-        block = self.arch.blocks[k - 1]
-        channels = block.in_shape[0]
-        filters, ch, cw = block.conv_shape
-        _, ph, pw = block.pool_shape
-        kernel = block.conv.kernel
-
-        plan = self._new_sheet(filters_sheet(k), "filters", k)
-        # Each filter is a band: a title row, a row of channel names, then its kernels side by side and
-        # its bias to the right.
-        y = HEADER_ROWS
-        for f in range(1, filters + 1):
-            x = LEFT
-            for c in range(1, channels + 1):
-                self._add(plan, Grid(f"conv{k}_w{f}_{c}", plan.name, y + 2, x, kernel, kernel))
-                x += kernel + GAP
-            self._add(plan, Grid(f"conv{k}_b{f}", plan.name, y + 2, x, 1, 1))
-            y += 2 + kernel + GAP
-
-        plan = self._new_sheet(conv_sheet(k), "conv", k)
-        self._add(plan, Grid(f"conv{k}_stride", plan.name, 5, 3, 1, 1))
-        self._add(plan, Grid(f"conv{k}_pad", plan.name, 5, 6, 1, 1))
-        self._maps(plan, [f"conv{k}_out{f}" for f in range(1, filters + 1)], ch, cw, 0)
-        if teaching and k == 1:
-            self._plan_worked_example()
-        plan = self._new_sheet(relu_sheet(k), "relu", k)
-        self._maps(plan, [f"relu{k}_out{f}" for f in range(1, filters + 1)], ch, cw, 0)
-        plan = self._new_sheet(pool_sheet(k), "pool", k)
-        self._add(plan, Grid(f"pool{k}_size", plan.name, 5, 3, 1, 1))
-        self._add(plan, Grid(f"pool{k}_stride", plan.name, 5, 6, 1, 1))
-        self._maps(plan, [f"pool{k}_out{f}" for f in range(1, filters + 1)], ph, pw, next_pad)
-
-    def _plan_flatten(self) -> None:
-        plan = self._new_sheet(FLATTEN, "flatten", square=False)
-        n = self.arch.flatten_size
-        # Columns B–E describe where each value came from (index, map, row, column); F holds it.
-        self._add(plan, Grid("flatten_source", FLATTEN, HEADER_ROWS + 1, LEFT, n, 4, named=False))
-        self._add(plan, Grid("flatten", FLATTEN, HEADER_ROWS + 1, LEFT + 4, n, 1))
-
-    def _plan_dense(self) -> None:
-        plan = self._new_sheet(DENSE, "dense", square=False)
-        k, n = len(self.arch.classes), self.arch.flatten_size
-        top, left = HEADER_ROWS, LEFT + 1
-        self._add(plan, Grid("labels", DENSE, top, left, 1, k))
-        self._add(plan, Grid("dense_b", DENSE, top + 1, left, 1, k))
-        self._add(plan, Grid("logits", DENSE, top + 2, left, 1, k))
-        self._add(plan, Grid("dense_w_header", DENSE, top + 4, left, 1, k, named=False))
-        self._add(plan, Grid("dense_w_source", DENSE, top + 5, LEFT, n, 1, named=False))
-        self._add(plan, Grid("dense_w", DENSE, top + 5, left, n, k))
-
-    def _plan_softmax(self) -> None:
-        plan = self._new_sheet(SOFTMAX, "softmax", square=False)
-        k, top, left = len(self.arch.classes), HEADER_ROWS, LEFT + 1
-        rows = [("softmax_labels", k, False), ("softmax_logits", k, True), ("softmax_max", 1, True),
-                ("softmax_exp", k, True), ("softmax_sum", 1, True), ("probs", k, True),
-                ("predicted", 1, True), ("predicted_prob", 1, True)]
-        for i, (key, cols, named) in enumerate(rows):
-            self._add(plan, Grid(key, SOFTMAX, top + i, left, 1, cols, named=named))
-
-    def _plan_loss(self) -> None:
-        plan = self._new_sheet(LOSS, "loss", square=False)
-        k, top, left = len(self.arch.classes), HEADER_ROWS, LEFT + 1
-        rows = [("true_label", 1, True), ("loss_labels", k, False), ("loss_probs", k, True),
-                ("one_hot", k, True), ("loss_nll_terms", k, True), ("loss_kl_terms", k, True),
-                (None, 0, False), ("loss", 1, True), ("loss_nll", 1, True), ("loss_kl", 1, True)]
-        for i, (key, cols, named) in enumerate(rows):
-            if key is not None:
-                self._add(plan, Grid(key, LOSS, top + i, left, 1, cols, named=named))
-
-    def _plan_worked_example(self) -> None:
-        """One conv-1 output cell, chosen by the user, expanded product by product.
-
-        Row 5 holds the choice (map, row, column). Then a band per input channel: the window of pixels,
-        "×", the kernel of weights, "=", their products, and the channel's sum. Below, the totals; to
-        the right, where each map starts on the Conv 1 sheet (for the lookup of the cell to compare).
-        """
-        block = self.arch.blocks[0]
-        k, channels, filters = block.conv.kernel, block.in_shape[0], block.conv.filters
-        plan = self._new_sheet(WORKED, "worked", 1)
-        for i, key in enumerate(("worked_map", "worked_row", "worked_col")):
-            self._add(plan, Grid(key, WORKED, 5, 4 + 5 * i, 1, 1))
-        y = HEADER_ROWS
-        for c in range(1, channels + 1):
-            for i, part in enumerate(("window", "kernel", "products")):
-                self._add(plan, Grid(f"worked_{part}_{c}", WORKED, y + 2, LEFT + i * (k + 2), k, k))
-            self._add(plan, Grid(f"worked_sum_{c}", WORKED, y + 2, LEFT + 3 * (k + 2) + 1, 1, 1))
-            y += k + 3
-        rows = ("worked_total", "worked_scaled", "worked_bias", "worked_output", "worked_conv", "worked_diff",
-                "worked_check")
-        for i, key in enumerate(rows):
-            self._add(plan, Grid(key, WORKED, y + 1 + i, LEFT + 9, 1, 1))
-        right = LEFT + 3 * (k + 2) + 4
-        self._add(plan, Grid("worked_origin_rows", WORKED, HEADER_ROWS + 2, right + 1, filters, 1))
-        self._add(plan, Grid("worked_origin_cols", WORKED, HEADER_ROWS + 2, right + 2, filters, 1))
-
-    def _plan_shapes(self) -> None:
-        """One table row per layer: sizes in, hyper-parameters, live sizes out, counts."""
-        plan = self._new_sheet(SHAPES, "shapes", square=False)
-        rows = 1 + 3 * len(self.arch.blocks) + 3  # input, (conv, relu, pool) × k, flatten, dense, softmax
-        for i, key in enumerate(SHAPE_COLUMNS):
-            self._add(plan, Grid(key, SHAPES, HEADER_ROWS + 1, LEFT + 1 + i, rows, 1, named=key in SHAPE_NAMES))
-        top = HEADER_ROWS + rows + 4
-        for i, key in enumerate(("info_in", "info_nopad", "info_pad", "info_more")):
-            self._add(plan, Grid(key, SHAPES, top + i, LEFT + 6, 1, 1, named=False))
-
-
-# The Shapes table's columns, left to right; those in SHAPE_NAMES get defined names.
-SHAPE_COLUMNS = ("shape_c_in", "shape_h_in", "shape_w_in", "shape_kernel", "shape_pad", "shape_stride",
-                 "shape_c", "shape_h", "shape_w", "shape_values_in", "shape_values", "shape_weights", "shape_formulas")
-SHAPE_NAMES = ("shape_c", "shape_h", "shape_w", "shape_values", "shape_weights", "shape_formulas")
+            self.add_grid(plan, Grid(key, plan.name, y + 1 + pad, x + pad, rows, cols, pad, holds=holds))

@@ -11,10 +11,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from xlcnn.book.layout import MAX_COLS, MAX_ROWS, Layout
-from xlcnn.book.stages.pixels import MAX_IMAGE_COLOURS
+from xlcnn.book.layout import MAX_COLS, MAX_ROWS, Holds, Layout
+from xlcnn.book.stages import formula_count
+from xlcnn.book.stages.conv import ConvFormulas
+from xlcnn.book.stages.image import MAX_IMAGE_COLOURS
 from xlcnn.errors import LimitError
-from xlcnn.nn.layers.conv import ConvFormulas
 
 MAX_FORMULA_CHARS = 8192
 MAX_CELL_FORMATS = 64_000
@@ -46,48 +47,20 @@ class Estimate:
 
 
 def count_formulas(layout: Layout) -> int:
-    """How many formula cells the workbook of ``layout`` holds (kept equal to what the emitters write)."""
-    arch = layout.arch
-    kinds = {plan.kind for plan in layout.sheets}
-    k = len(arch.classes)
-    n = arch.flatten_size
-    total = 4  # the Guide's live prediction, probability, true label and loss
-    for block in arch.blocks:
-        f, h, w = block.conv_shape
-        _, ph, pw = block.pool_shape
-        total += 2 * f * h * w + f * ph * pw  # conv, ReLU, pool
-    total += n  # flatten
-    total += 2 * k  # dense: logits, and the weight matrix's column headers (=label)
-    total += 4 * k + 4  # softmax: labels, logits, exp, probabilities; max, sum, predicted class, its probability
-    total += 5 * k + 3  # loss: labels, probabilities, one-hot, two rows of terms; three losses
-    if "worked" in kinds:
-        block = arch.blocks[0]
-        channels, kernel = block.in_shape[0], block.conv.kernel
-        total += channels * (3 * kernel**2 + 1) + 7  # window, kernel, products, sum per channel; 6 rows, check
-    if "shapes" in kinds:
-        # Shapes table: input 1; per block conv 11, ReLU 9, pool 11; flatten 7, dense 7, softmax 6; the panel 4.
-        total += 1 + 31 * len(arch.blocks) + 7 + 7 + 6 + 4
-    return total
+    """How many formula cells the workbook of ``layout`` holds: what its stages' grids say."""
+    return formula_count(layout)
 
 
 def count_constants(layout: Layout, image_pixels: int) -> int:
     """Numbers, text and the Image sheet's coloured cells; exact for every grid, approximate for the notes."""
-    arch = layout.arch
     total = image_pixels
     for g in layout.grids.values():
-        if g.key.startswith(("input_r", "input_g", "input_b")):
-            total += (g.rows + 2 * g.pad) * (g.cols + 2 * g.pad)  # the pixels and their zero border
-        elif g.key.startswith("conv") and "_w" in g.key:
-            total += g.rows * g.cols  # a kernel
-        elif g.key.startswith("pool") and "_out" in g.key:
-            total += (g.rows + 2 * g.pad) * (g.cols + 2 * g.pad) - g.rows * g.cols  # the next conv's zero border
-    total += sum(block.conv.filters for block in arch.blocks)  # biases
-    n, k = arch.flatten_size, len(arch.classes)
-    total += 4 * n  # flatten: where each value came from (index, map, row, column)
-    total += n * k + n + 2 * k  # dense: weights, their source labels, biases, class names
-    total += 3 * arch.blocks[0].conv.filters  # the worked example's table of map origins
-    # Text: a title per grid, the header lines and parameter labels of each sheet, the Guide's pages of help.
-    total += len(layout.grids) + 12 * len(layout.sheets) + 100
+        if g.holds in (Holds.NUMBERS, Holds.TEXT):
+            total += g.cells
+        total += g.border_cells  # a visible zero padding: constant zeros
+    # Text: a title per grid; the header lines, settings (Holds.SETTING) and their labels of each sheet; the
+    # Guide's pages of help; the worked example's labels of its map origins.
+    total += len(layout.grids) + 12 * len(layout.sheets) + 100 + layout.arch.blocks[0].conv.filters
     return total
 
 

@@ -8,6 +8,7 @@ pieces row by row. Sheet-wide settings (widths, colour scales, names) go in ``se
 
 from __future__ import annotations
 
+import math
 import re
 import unicodedata
 from collections.abc import Callable
@@ -202,6 +203,12 @@ class BuildContext:
     texts: Texts
     image: ImageInfo
     worked: tuple[int, int, int] | None = None  # the conv-1 cell (map, row, column) the worked example expands
+
+
+def cached(value: float, error: str) -> float | str:
+    """The value a spreadsheet shows: an infinite loss (the true class's probability underflowed to 0)
+    is the error LN(0) or y/0 gives, which is what the cell must cache too."""
+    return value if math.isfinite(value) else error
 
 
 def stage_header(content: SheetContent, ctx: BuildContext, title: str, lines: list[str]) -> None:

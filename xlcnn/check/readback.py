@@ -23,6 +23,7 @@ from openpyxl.utils.cell import range_boundaries
 from openpyxl.utils.exceptions import InvalidFileException
 
 from xlcnn.book.layout import GUIDE, Layout, col_name, quote_sheet
+from xlcnn.book.stages import plan_layout
 from xlcnn.book.texts import DEFAULT_LANGUAGE, Texts, available_languages
 from xlcnn.errors import ModelError, WorkbookError
 from xlcnn.model.spec import Architecture, ConvSpec, InputSpec, Model, PoolSpec, Provenance
@@ -246,7 +247,7 @@ def read_back(path: Path, view: View) -> ReadBack:
     except ModelError as exc:  # shapes were checked above; this catches non-finite values
         raise WorkbookError(str(exc)) from None
     true_label = _read_true_label(r, classes)
-    layout = Layout(arch, teaching=r.has("worked_map"))
+    layout = plan_layout(arch, teaching=r.has("worked_map"))
     _check_layout(r, layout)
     model = Model("workbook", path.name, "", arch, weights, Provenance("unknown", f"read back from {path.name}"))
     worked = _read_worked(r, arch) if r.has("worked_map") else None

@@ -38,8 +38,8 @@ from typing import Any
 import numpy as np
 from xlsxwriter.workbook import Workbook
 
-from xlcnn.book.build import BUILDERS
 from xlcnn.book.sheet import BuildContext, ImageInfo
+from xlcnn.book.stages import EMITTERS
 from xlcnn.book.styles import Styles
 from xlcnn.book.texts import Texts
 from xlcnn.check.libreoffice import DEFAULT_TIMEOUT
@@ -270,7 +270,7 @@ def expected_cells(back: ReadBack, trace: Trace) -> tuple[dict[str, dict[Pos, An
     with np.errstate(all="ignore"):  # edited pixels may be outside 0–255 for the Image sheet's colours
         for plan in plans:
             recorder = Recorder()
-            BUILDERS[plan.kind](ctx, plan).write(recorder, setup=False)
+            EMITTERS[plan.kind](ctx, plan).write(recorder, setup=False)
             if recorder.formulas:
                 out[plan.name], texts[plan.name] = recorder.formulas, recorder.texts
     scratch.fileclosed = True  # nothing to save

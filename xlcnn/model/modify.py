@@ -11,11 +11,9 @@ Messages name the option as the command line spells it (``--filters 0: must be b
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 
-from xlcnn.book import limits
-from xlcnn.book.layout import Layout
 from xlcnn.errors import ModelError, OptionError
 from xlcnn.model.spec import Architecture, ConvSpec, Model, PoolSpec, Provenance, Weights
 from xlcnn.model.templates import (
@@ -109,14 +107,16 @@ def modify_model(
     padding: PerBlock | None = None,
     pool: PerBlock | None = None,
     seed: int = 0,
+    check: Callable[[Architecture], object] | None = None,
 ) -> Model:
     """``model`` with a new input ``size`` (N or (height, width)) and per-block conv settings.
 
     Each per-block setting is one number for every conv block or a sequence of one per block; ``pool`` sets
     each max pool's size and stride. Layers whose weights keep their shape keep their weights; the others get
     seeded random weights (``seed``), and the provenance says so. Unchanged settings give back ``model``.
-    Raises ``OptionError`` for a value out of range or a window that does not fit, and ``LimitError`` when
-    the workbook would not fit in a spreadsheet.
+    Raises ``OptionError`` for a value out of range or a window that does not fit. ``check`` runs on the new
+    architecture before any weights are made (``xlcnn.modify_model`` refuses there, with a ``LimitError``,
+    an architecture whose workbook would not fit in a spreadsheet).
     """
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
         raise OptionError(f"--seed {seed}: must be a whole number, 0 or more")
@@ -142,7 +142,8 @@ def modify_model(
     if new_arch == arch:
         return model
     _check_fit(new_arch, given)
-    limits.check_architecture(Layout(new_arch, teaching=True))  # refuse a workbook too big before making weights
+    if check is not None:
+        check(new_arch)  # before the weights are made: a huge architecture is refused before it fills memory
     weights, kept, fresh = _weights(model, new_arch, seed)
     return Model(
         name=model.name,

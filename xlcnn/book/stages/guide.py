@@ -6,9 +6,9 @@ import io
 
 from xlsxwriter.worksheet import Worksheet
 
-from xlcnn.book.layout import LEFT, SheetPlan
-from xlcnn.book.sheet import BuildContext, SheetContent, page_setup
-from xlcnn.nn.layers.softmax import cached
+from xlcnn.book.layout import GUIDE, LEFT, Grid, Holds, Layout, SheetKind, SheetPlan
+from xlcnn.book.sheet import BuildContext, SheetContent, cached, page_setup
+from xlcnn.book.stage import Stage
 from xlcnn.version import __version__
 
 THUMBNAIL_PX = 168
@@ -136,3 +136,13 @@ def guide_sheet(ctx: BuildContext, plan: SheetPlan) -> SheetContent:
 
     content.on_setup(setup)
     return content
+
+
+def plan(layout: Layout, k: int) -> None:
+    sheet = layout.add_sheet(GUIDE, SheetKind.GUIDE, square=False)
+    # Live summary cells: prediction, its probability, true label, loss (column C of rows 4–7).
+    for i, key in enumerate(("guide_predicted", "guide_probability", "guide_true_label", "guide_loss")):
+        layout.add_grid(sheet, Grid(key, GUIDE, 3 + i, 2, 1, 1, named=False, holds=Holds.FORMULAS))
+
+
+STAGE = Stage(SheetKind.GUIDE, plan, guide_sheet)

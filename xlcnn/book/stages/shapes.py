@@ -7,14 +7,21 @@ a pool. An "information" panel shows what padding and more filters do to the num
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from xlsxwriter.worksheet import Worksheet
 
-from xlcnn.book.layout import LEFT, SHAPE_COLUMNS, SheetPlan
+from xlcnn.book.layout import HEADER_ROWS, LEFT, SHAPES, Grid, Holds, Layout, SheetKind, SheetPlan
 from xlcnn.book.sheet import BuildContext, SheetContent, setup_table_sheet, stage_header
+from xlcnn.book.stage import Stage
 
 Cell = str | int | float | None  # a formula (str starting with "="), a constant, or nothing
+
+# The table's columns, left to right; those in SHAPE_NAMES get defined names.
+SHAPE_COLUMNS = ("shape_c_in", "shape_h_in", "shape_w_in", "shape_kernel", "shape_pad", "shape_stride",
+                 "shape_c", "shape_h", "shape_w", "shape_values_in", "shape_values", "shape_weights", "shape_formulas")
+SHAPE_NAMES = ("shape_c", "shape_h", "shape_w", "shape_values", "shape_weights", "shape_formulas")
 
 
 @dataclass(frozen=True)
@@ -28,15 +35,15 @@ class ShapeRow:
 class _Rows:
     """Builds the table top-down; each row refers to the previous one through the layout's cells."""
 
-    def __init__(self, ctx: BuildContext, name: str) -> None:
-        self.ctx, self.sheet = ctx, name
+    def __init__(self, layout: Layout, name: str) -> None:
+        self.layout, self.sheet = layout, name
         self.rows: list[ShapeRow] = []
 
     def cell(self, key: str, row: int) -> str:
-        return self.ctx.layout.grid(key).cell(row, 0)
+        return self.layout.grid(key).cell(row, 0)
 
     def ref(self, key: str) -> str:
-        return self.ctx.layout.ref(key, 0, 0, from_sheet=self.sheet, absolute=True)
+        return self.layout.ref(key, 0, 0, from_sheet=self.sheet, absolute=True)
 
     def add(self, name: str, shape_in: tuple[int, int, int] | None, shape: tuple[int, int, int],
             kernel: tuple[Cell, int] | None, pad: tuple[Cell, int] | None, stride: tuple[Cell, int] | None,
@@ -60,10 +67,14 @@ class _Rows:
         self.rows.append(ShapeRow(name, cells))
 
 
-def shape_rows(ctx: BuildContext, name: str) -> list[ShapeRow]:
-    arch = ctx.model.arch
-    t = ctx.texts
-    rows = _Rows(ctx, name)
+def _key(key: str, **values: object) -> str:
+    return key
+
+
+def shape_rows(layout: Layout, name: str, t: Callable[..., str] = _key) -> list[ShapeRow]:
+    """The table, row by row; ``t`` gives the rows' names (the texts of the workbook's language)."""
+    arch = layout.arch
+    rows = _Rows(layout, name)
     c_ = rows.cell
     spec = arch.input
     rows.add(t("shapes.input"), None, (3, spec.height, spec.width), None, None, None,
@@ -118,7 +129,7 @@ def shapes_sheet(ctx: BuildContext, plan: SheetPlan) -> SheetContent:
     for i, header in enumerate(t.lines("shapes.headers")):
         content.text(first.top - 1, first.left + i, header, st.label)
     num, live = st.value("#,##0"), st.value("#,##0", bold=True, bg_color="#EAF1FB")
-    for r, row in enumerate(shape_rows(ctx, name)):
+    for r, row in enumerate(shape_rows(lay, name, t)):
         content.text(first.top + r, LEFT, row.name, st.label)
         for key, (cell, value) in row.cells.items():
             grid = lay.grid(key)
@@ -166,3 +177,22 @@ def _information_panel(content: SheetContent, ctx: BuildContext, name: str) -> N
         content.text(grid.top, LEFT, label, st.label)
         content.formula(grid.top, grid.left, formula, float(value), st.value("#,##0", bold=True))
     content.text(top + len(cells), LEFT, t("shapes.info_article"), st.note)
+
+
+def plan(layout: Layout, k: int) -> None:
+    """One table row per layer: sizes in, hyper-parameters, live sizes out, counts; below, the panel."""
+    sheet = layout.add_sheet(SHAPES, SheetKind.SHAPES, square=False)
+    rows = 1 + 3 * len(layout.arch.blocks) + 3  # input, (conv, relu, pool) × k, flatten, dense, softmax
+    for i, key in enumerate(SHAPE_COLUMNS):
+        layout.add_grid(sheet, Grid(key, SHAPES, HEADER_ROWS + 1, LEFT + 1 + i, rows, 1, named=key in SHAPE_NAMES))
+    top = HEADER_ROWS + rows + 4
+    for i, key in enumerate(("info_in", "info_nopad", "info_pad", "info_more")):
+        layout.add_grid(sheet, Grid(key, SHAPES, top + i, LEFT + 6, 1, 1, named=False, holds=Holds.FORMULAS))
+
+
+def table_formulas(layout: Layout) -> int:
+    """The table's formula cells (its columns mix formulas and constants, row by row)."""
+    return sum(isinstance(cell, str) for row in shape_rows(layout, SHAPES) for cell, _ in row.cells.values())
+
+
+STAGE = Stage(SheetKind.SHAPES, plan, shapes_sheet, teaching=True, mixed_formulas=table_formulas)

@@ -12,8 +12,20 @@ from dataclasses import dataclass
 import numpy as np
 from xlsxwriter.worksheet import Worksheet
 
-from xlcnn.book.layout import LEFT, Grid, SheetPlan, conv_sheet, filters_sheet
+from xlcnn.book.layout import (
+    HEADER_ROWS,
+    LEFT,
+    WORKED,
+    Grid,
+    Holds,
+    Layout,
+    SheetKind,
+    SheetPlan,
+    conv_sheet,
+    filters_sheet,
+)
 from xlcnn.book.sheet import BuildContext, SheetContent, param_cell, setup_grid_sheet, stage_header
+from xlcnn.book.stage import Repeat, Stage
 from xlcnn.book.styles import diverging_scale, number_format, symmetric_limit
 from xlcnn.model.spec import Model
 from xlcnn.nn.engine import Trace
@@ -197,3 +209,35 @@ def worked_sheet(ctx: BuildContext, plan: SheetPlan) -> SheetContent:
 
     content.on_setup(setup)
     return content
+
+
+def plan(layout: Layout, k: int) -> None:
+    """One conv-1 output cell, chosen by the user, expanded product by product.
+
+    Row 5 holds the choice (map, row, column). Then a band per input channel: the window of pixels,
+    "×", the kernel of weights, "=", their products, and the channel's sum. Below, the totals; to
+    the right, where each map starts on the Conv 1 sheet (for the lookup of the cell to compare).
+    """
+    block = layout.arch.blocks[0]
+    kernel, channels, filters = block.conv.kernel, block.in_shape[0], block.conv.filters
+    sheet = layout.add_sheet(WORKED, SheetKind.WORKED, 1)
+    for i, key in enumerate(("worked_map", "worked_row", "worked_col")):
+        layout.add_grid(sheet, Grid(key, WORKED, 5, 4 + 5 * i, 1, 1, holds=Holds.SETTING))
+    y = HEADER_ROWS
+    for c in range(1, channels + 1):
+        for i, part in enumerate(("window", "kernel", "products")):
+            layout.add_grid(sheet, Grid(f"worked_{part}_{c}", WORKED, y + 2, LEFT + i * (kernel + 2), kernel, kernel,
+                                        holds=Holds.FORMULAS))
+        layout.add_grid(sheet, Grid(f"worked_sum_{c}", WORKED, y + 2, LEFT + 3 * (kernel + 2) + 1, 1, 1,
+                                    holds=Holds.FORMULAS))
+        y += kernel + 3
+    rows = ("worked_total", "worked_scaled", "worked_bias", "worked_output", "worked_conv", "worked_diff",
+            "worked_check")
+    for i, key in enumerate(rows):
+        layout.add_grid(sheet, Grid(key, WORKED, y + 1 + i, LEFT + 9, 1, 1, holds=Holds.FORMULAS))
+    right = LEFT + 3 * (kernel + 2) + 4
+    for i, key in enumerate(("worked_origin_rows", "worked_origin_cols")):
+        layout.add_grid(sheet, Grid(key, WORKED, HEADER_ROWS + 2, right + 1 + i, filters, 1, holds=Holds.NUMBERS))
+
+
+STAGE = Stage(SheetKind.WORKED, plan, worked_sheet, Repeat.FIRST_BLOCK, teaching=True)

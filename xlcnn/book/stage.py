@@ -1,0 +1,40 @@
+"""What a stage of the workbook is: a sheet kind that plans its own sheet and grids and emits their cells.
+
+Each module of ``xlcnn.book.stages`` defines one ``Stage``; ``xlcnn.book.stages.STAGES`` lists them in
+the order a student reads the sheets. A stage's formula count comes from its grids (``Grid.holds``), so
+the size check before writing never needs a hand-kept ledger; a stage whose cells are mixed (the Shapes
+table) adds its own count.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import Enum
+
+from xlcnn.book.layout import Holds, Layout, SheetKind, SheetPlan
+from xlcnn.book.sheet import BuildContext, SheetContent
+
+SheetBuilder = Callable[[BuildContext, SheetPlan], SheetContent]
+Planner = Callable[[Layout, int], None]  # adds the stage's sheet and grids for block k (0: not per block)
+
+
+class Repeat(Enum):
+    ONCE = "once"  # one sheet per workbook
+    PER_BLOCK = "per block"  # one sheet per conv block, in the block's turn
+    FIRST_BLOCK = "first block"  # one sheet, in the first block's turn
+
+
+@dataclass(frozen=True)
+class Stage:
+    kind: SheetKind
+    plan: Planner
+    emit: SheetBuilder
+    repeat: Repeat = Repeat.ONCE
+    teaching: bool = False  # only in teaching workbooks (the worked example, the Shapes table)
+    mixed_formulas: Callable[[Layout], int] | None = None  # formulas in its grids of mixed content
+
+    def formulas(self, layout: Layout, plan: SheetPlan) -> int:
+        """How many formula cells the stage's sheet holds."""
+        fixed = sum(g.cells for g in plan.grids if g.holds is Holds.FORMULAS)
+        return fixed + (self.mixed_formulas(layout) if self.mixed_formulas is not None else 0)

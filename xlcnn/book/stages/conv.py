@@ -1,0 +1,103 @@
+"""The Conv k sheet: one grid per feature map, each cell a SUMPRODUCT per input channel plus the bias."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from xlcnn.book.layout import Grid, Holds, Layout, SheetKind, SheetPlan
+from xlcnn.book.layout import conv_sheet as conv_sheet_name
+from xlcnn.book.sheet import (
+    BuildContext,
+    SheetContent,
+    grid_sheet_with_scale,
+    map_grids,
+    param_cell,
+    stage_header,
+)
+from xlcnn.book.stage import Repeat, Stage
+from xlcnn.book.styles import activation_limit, diverging_scale, number_format
+from xlcnn.model.spec import Architecture
+from xlcnn.nn.layers import conv
+
+
+def input_keys(arch: Architecture, k: int) -> list[str]:
+    """The grids conv ``k`` reads: the R, G, B pixel grids for the first layer, else pool k−1's maps."""
+    if k == 1:
+        return ["input_r", "input_g", "input_b"]
+    channels = arch.blocks[k - 1].in_shape[0]
+    return [f"pool{k - 1}_out{c}" for c in range(1, channels + 1)]
+
+
+class ConvFormulas:
+    """The formula of every cell of conv ``k``'s maps: ``=(Σ SUMPRODUCT(window, kernel))*scale+bias`` on the
+    first layer (when the model scales its input), ``=Σ SUMPRODUCT(window, kernel)+bias`` after it.
+
+    The window references are worked out once per layer; ``formula(f, i, j)`` only joins strings.
+    """
+
+    def __init__(self, layout: Layout, k: int) -> None:
+        arch = layout.arch
+        block = arch.blocks[k - 1]
+        conv, (_, oh, ow) = block.conv, block.conv_shape
+        self.k, self.layout, self.sheet, self.last = k, layout, conv_sheet_name(k), conv.kernel - 1
+        self.windows = [layout.windows(key, oh, ow, conv.kernel, conv.stride, conv.padding, self.sheet)
+                        for key in input_keys(arch, k)]
+        self.scale = ""
+        if k == 1 and "input_scale" in layout.grids:
+            self.scale = layout.ref("input_scale", 0, 0, from_sheet=self.sheet, absolute=True)
+
+    def for_filter(self, f: int) -> Callable[[int, int], str]:
+        ref = self.layout.ref
+        kernels = [ref(f"conv{self.k}_w{f}_{c}", 0, 0, self.last, self.last, from_sheet=self.sheet, absolute=True)
+                   for c in range(1, len(self.windows) + 1)]
+        bias = ref(f"conv{self.k}_b{f}", 0, 0, from_sheet=self.sheet, absolute=True)
+        scale, windows = self.scale, self.windows
+
+        def formula(i: int, j: int) -> str:
+            return conv.formula([window.ref(i, j) for window in windows], kernels, bias, scale)
+
+        return formula
+
+
+def conv_sheet(ctx: BuildContext, plan: SheetPlan) -> SheetContent:
+    """Conv k: one grid per feature map, each cell a SUMPRODUCT per input channel plus the bias."""
+    k, t, st, lay = plan.block, ctx.texts, ctx.styles, ctx.layout
+    arch = ctx.model.arch
+    block = arch.blocks[k - 1]
+    conv = block.conv
+    c_in, h_in, w_in = block.in_shape
+    filters, oh, ow = block.conv_shape
+    maps = ctx.trace.blocks[k - 1].conv
+    limit = activation_limit(maps)
+    scaled = k == 1 and arch.input.scale != 1.0
+    content = SheetContent()
+    stage_header(content, ctx, t("conv.title", k=k), [
+        t("conv.what", kernel=conv.kernel, n=c_in * conv.kernel**2),
+        t("conv.formula", channels=c_in, scale_words=t("conv.scale_words") if scaled else ""),
+        t("conv.shape", c_in=c_in, h_in=h_in, w_in=w_in, c_out=filters, h_out=oh, w_out=ow, pad=conv.padding,
+          kernel=conv.kernel, stride=conv.stride),
+        t("legend.diverging", limit=f"{limit:.3g}"),
+    ])
+    param_cell(content, ctx, f"conv{k}_stride", t("conv.stride"), conv.stride)
+    param_cell(content, ctx, f"conv{k}_pad", t("conv.padding"), conv.padding)
+
+    formulas = ConvFormulas(lay, k)
+    fmt = st.grid(number_format(maps))
+    for f in range(1, filters + 1):
+        grid = lay.grid(f"conv{k}_out{f}")
+        content.grid_title(grid, t("conv.map", k=k, f=f, h=oh, w=ow), st.grid_title)
+        content.grid_formulas(grid, formulas.for_filter(f), maps[f - 1], fmt)
+
+    grid_sheet_with_scale(content, ctx, plan, diverging_scale, map_grids(plan), limit)
+    return content
+
+
+def plan(layout: Layout, k: int) -> None:
+    filters, rows, cols = layout.arch.blocks[k - 1].conv_shape
+    sheet = layout.add_sheet(conv_sheet_name(k), SheetKind.CONV, k)
+    layout.add_grid(sheet, Grid(f"conv{k}_stride", sheet.name, 5, 3, 1, 1, holds=Holds.SETTING))
+    layout.add_grid(sheet, Grid(f"conv{k}_pad", sheet.name, 5, 6, 1, 1, holds=Holds.SETTING))
+    layout.add_maps(sheet, [f"conv{k}_out{f}" for f in range(1, filters + 1)], rows, cols, 0)
+
+
+STAGE = Stage(SheetKind.CONV, plan, conv_sheet, Repeat.PER_BLOCK)

@@ -1,0 +1,55 @@
+"""The Input sheet: the R, G and B grids of raw 0–255 numbers, with the first conv's zero padding in grey."""
+
+from __future__ import annotations
+
+from xlsxwriter.worksheet import Worksheet
+
+from xlcnn.book.layout import INPUT, Grid, Holds, Layout, SheetKind, SheetPlan
+from xlcnn.book.sheet import BuildContext, SheetContent, param_cell, setup_grid_sheet, stage_header
+from xlcnn.book.stage import Stage
+from xlcnn.book.styles import channel_scale
+
+
+def input_sheet(ctx: BuildContext, plan: SheetPlan) -> SheetContent:
+    t, st, lay = ctx.texts, ctx.styles, ctx.layout
+    spec = ctx.model.arch.input
+    h, w = spec.height, spec.width
+    pad = lay.grid("input_r").pad
+    content = SheetContent()
+    stage_header(content, ctx, t("input.title"), [
+        t("input.what"),
+        t("input.formula", scale=spec.scale_text) if spec.scale != 1.0 else "",
+        t("input.shape", h=h, w=w, count=3 * h * w),
+        t("legend.channels") + (" " + t("input.padding", pad=pad) if pad else ""),
+    ])
+    if spec.scale != 1.0:
+        # "# ?/???" shows 1/255 as a fraction; the cell holds the number itself.
+        param_cell(content, ctx, "input_scale", t("input.scale"), spec.scale, label_cols=4, span=3,
+                   num_format="# ?/???")
+    fmt = st.grid("0")
+    for c, key in enumerate(("input_r", "input_g", "input_b")):
+        grid = lay.grid(key)
+        title = t.lines("input.channel_titles")[c]
+        content.grid_title(grid, f"{title} · {h}×{w}", st.grid_title)
+        content.grid_border(grid, st.padding)
+        content.grid_numbers(grid, ctx.trace.input[c], fmt)
+
+    def setup(ws: Worksheet) -> None:
+        setup_grid_sheet(ws, ctx, plan)
+        for c, key in enumerate(("input_r", "input_g", "input_b")):
+            channel_scale(ws, [lay.grid(key)], c)
+
+    content.on_setup(setup)
+    return content
+
+
+def plan(layout: Layout, k: int) -> None:
+    arch = layout.arch
+    sheet = layout.add_sheet(INPUT, SheetKind.INPUT)
+    if arch.input.scale != 1.0:
+        layout.add_grid(sheet, Grid("input_scale", INPUT, 5, 5, 1, 1, holds=Holds.SETTING))
+    h, w = arch.input.height, arch.input.width
+    layout.add_maps(sheet, ["input_r", "input_g", "input_b"], h, w, arch.blocks[0].conv.padding, holds=Holds.NUMBERS)
+
+
+STAGE = Stage(SheetKind.INPUT, plan, input_sheet)
