@@ -21,6 +21,7 @@ from xlsxwriter.worksheet import Worksheet
 from xlcnn.book.layout import HEADER_ROWS, LEFT, Grid, Layout, SheetPlan
 from xlcnn.book.styles import GRID_CELL_PX, GRID_COLUMN_WIDTH, GRID_ROW_HEIGHT, Styles
 from xlcnn.book.texts import Texts
+from xlcnn.model import names
 from xlcnn.model.spec import Model
 
 if TYPE_CHECKING:  # the engine imports the layer modules, which import this one
@@ -239,7 +240,7 @@ def param_cell(content: SheetContent, ctx: BuildContext, key: str, label: str, v
 
 def map_grids(plan: SheetPlan) -> list[Grid]:
     """The feature-map grids of a stage sheet (not its 1×1 parameter cells)."""
-    return [g for g in plan.grids if "_out" in g.key]
+    return [g for g in plan.grids if names.is_map(g.key)]
 
 
 def grid_sheet_with_scale(content: SheetContent, ctx: BuildContext, plan: SheetPlan,

@@ -7,7 +7,6 @@ architecture is inferred from the names and their shapes, and every named grid m
 
 from __future__ import annotations
 
-import re
 import zipfile
 import zlib
 from collections.abc import Mapping
@@ -26,6 +25,7 @@ from xlcnn.book.layout import GUIDE, Layout, col_name, quote_sheet
 from xlcnn.book.stages import plan_layout
 from xlcnn.book.texts import DEFAULT_LANGUAGE, Texts, available_languages
 from xlcnn.errors import ModelError, WorkbookError
+from xlcnn.model import names
 from xlcnn.model.spec import Architecture, ConvSpec, InputSpec, Model, PoolSpec, Provenance
 from xlcnn.model.templates import check_label, check_labels, weights_from_arrays
 
@@ -255,22 +255,22 @@ def read_back(path: Path, view: View) -> ReadBack:
 
 
 def _read_input(r: Reader) -> np.ndarray:
-    red = r.area("input_r")
+    red = r.area(names.INPUT[0])
     why = f"the same size as input_r, {red.ref}"
-    channels = [r.grid(name, red.shape, why) for name in ("input_r", "input_g", "input_b")]
+    channels = [r.grid(name, red.shape, why) for name in names.INPUT]
     return np.stack(channels, axis=-1)
 
 
 def _input_spec(r: Reader, image: np.ndarray) -> InputSpec:
     h, w = image.shape[:2]
-    if not r.has("input_scale"):
+    if not r.has(names.INPUT_SCALE):
         return InputSpec(h, w)
-    scale = r.number(r.area("input_scale", (1, 1), "one cell"))
+    scale = r.number(r.area(names.INPUT_SCALE, (1, 1), "one cell"))
     return InputSpec(h, w, scale=scale, scale_text=f"{scale:g}")
 
 
 def _read_classes(r: Reader) -> tuple[str, ...]:
-    area = r.area("labels")
+    area = r.area(names.LABELS)
     rows, cols = area.shape
     if rows != 1 or cols < 2:
         raise r.fail(f"labels is {area.ref} ({_shape_text(area.shape)}), but it must be one row of 2 or more classes")
@@ -287,7 +287,7 @@ def _read_classes(r: Reader) -> tuple[str, ...]:
 
 
 def _read_true_label(r: Reader, classes: tuple[str, ...]) -> str:
-    area = r.area("true_label", (1, 1), "one cell")
+    area = r.area(names.TRUE_LABEL, (1, 1), "one cell")
     label = r.text(area)
     if label not in classes:
         raise r.fail(f"{area.at(0, 0)} (true_label) is {label!r}, which is not exactly one of the classes "
@@ -306,36 +306,32 @@ def _read_convs(r: Reader, height: int, width: int) -> tuple[tuple[ConvSpec, Poo
     counts = _block_counts(r.view.names)
     for k in range(1, max(counts, default=1) + 1):
         filters = counts.get(k, 1)  # every filter's names are then required: a missing one is named
-        kernel_area = r.area(f"conv{k}_w1_1")
+        kernel_area = r.area(names.conv_w(k, 1, 1))
         kernel = kernel_area.shape[0]
         if kernel_area.shape != (kernel, kernel):
             raise r.fail(f"conv{k}_w1_1 is {kernel_area.ref} ({_shape_text(kernel_area.shape)}), "
                          "but a kernel is square")
-        conv = ConvSpec(filters, kernel, r.integer(f"conv{k}_stride", 1), r.integer(f"conv{k}_pad", 0))
-        pool = PoolSpec(r.integer(f"pool{k}_size", 1), r.integer(f"pool{k}_stride", 1))
+        conv = ConvSpec(filters, kernel, r.integer(names.conv_stride(k), 1), r.integer(names.conv_pad(k), 0))
+        pool = PoolSpec(r.integer(names.pool_size(k), 1), r.integer(names.pool_stride(k), 1))
         conv_size = (conv.out_size(size[0]), conv.out_size(size[1]))
-        _check_map_size(r, f"conv{k}_out1", conv_size, f"conv{k}_stride", f"conv{k}_pad")
+        _check_map_size(r, names.conv_out(k, 1), conv_size, names.conv_stride(k), names.conv_pad(k))
         size = (pool.out_size(conv_size[0]), pool.out_size(conv_size[1]))
-        _check_map_size(r, f"pool{k}_out1", size, f"pool{k}_size", f"pool{k}_stride")
+        _check_map_size(r, names.pool_out(k, 1), size, names.pool_size(k), names.pool_stride(k))
         convs.append((conv, pool))
     return tuple(convs)
 
 
-_MAP_NAME = re.compile(r"^(?:conv|relu|pool)(\d+)_(?:w|b|out)(\d+)")
-
-
-def _block_counts(names: Mapping[str, object]) -> dict[int, int]:
+def _block_counts(defined: Mapping[str, object]) -> dict[int, int]:
     """Block k → its number of filters: the highest f of any conv{k}_w{f}_…, conv{k}_b{f} or …{k}_out{f}.
 
     Counting over all of a block's names, rather than one kind, means that a deleted or renamed name is
     reported as missing instead of silently shrinking the network.
     """
     counts: dict[int, int] = {}
-    for name in names:
-        m = _MAP_NAME.match(name)
-        if m:
-            k, f = int(m.group(1)), int(m.group(2))
-            counts[k] = max(counts.get(k, 0), f)
+    for name in defined:
+        parsed = names.parse(name)
+        if parsed is not None and parsed.filter is not None:
+            counts[parsed.block] = max(counts.get(parsed.block, 0), parsed.filter)
     return counts
 
 
@@ -353,15 +349,15 @@ def _read_weights(r: Reader, arch: Architecture) -> dict[str, np.ndarray]:
     for block in arch.blocks:
         k, conv = block.index, block.conv
         square = (conv.kernel, conv.kernel)
-        kernels = [[r.grid(f"conv{k}_w{f}_{c}", square, f"conv {k}'s kernel size, like conv{k}_w1_1")
+        kernels = [[r.grid(names.conv_w(k, f, c), square, f"conv {k}'s kernel size, like conv{k}_w1_1")
                     for c in range(1, block.in_shape[0] + 1)] for f in range(1, conv.filters + 1)]
         arrays[f"conv{k}_w"] = np.array(kernels)
-        arrays[f"conv{k}_b"] = np.array([r.grid(f"conv{k}_b{f}", (1, 1), "one cell")[0, 0]
+        arrays[f"conv{k}_b"] = np.array([r.grid(names.conv_b(k, f), (1, 1), "one cell")[0, 0]
                                          for f in range(1, conv.filters + 1)])
     classes = len(arch.classes)
-    arrays["dense_w"] = r.grid("dense_w", (arch.flatten_size, classes),
+    arrays["dense_w"] = r.grid(names.DENSE_W, (arch.flatten_size, classes),
                                f"{arch.flatten_size} flattened values × {classes} classes")
-    arrays["dense_b"] = r.grid("dense_b", (1, classes), f"one row of {classes} classes")[0]
+    arrays["dense_b"] = r.grid(names.DENSE_B, (1, classes), f"one row of {classes} classes")[0]
     return arrays
 
 

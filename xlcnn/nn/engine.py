@@ -21,6 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from xlcnn.errors import OptionError
+from xlcnn.model import names
 from xlcnn.model.spec import Model
 from xlcnn.nn.layers import conv, dense, flatten, pool, relu, softmax
 
@@ -68,7 +69,7 @@ class Trace:
         for k, block in enumerate(self.blocks, start=1):
             for kind, maps in (("conv", block.conv), ("relu", block.relu), ("pool", block.pool)):
                 for f, grid in enumerate(maps, start=1):
-                    out[f"{kind}{k}_out{f}"] = grid
+                    out[names.out(kind, k, f)] = grid
         out["flatten"] = self.flatten
         out["logits"] = self.logits
         out["probs"] = self.probs

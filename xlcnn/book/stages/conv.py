@@ -16,16 +16,14 @@ from xlcnn.book.sheet import (
 )
 from xlcnn.book.stage import Repeat, Stage
 from xlcnn.book.styles import activation_limit, diverging_scale, number_format
+from xlcnn.model import names
 from xlcnn.model.spec import Architecture
 from xlcnn.nn.layers import conv
 
 
 def input_keys(arch: Architecture, k: int) -> list[str]:
     """The grids conv ``k`` reads: the R, G, B pixel grids for the first layer, else pool k−1's maps."""
-    if k == 1:
-        return ["input_r", "input_g", "input_b"]
-    channels = arch.blocks[k - 1].in_shape[0]
-    return [f"pool{k - 1}_out{c}" for c in range(1, channels + 1)]
+    return [names.block_input(k, c) for c in range(1, arch.blocks[k - 1].in_shape[0] + 1)]
 
 
 class ConvFormulas:
@@ -43,14 +41,14 @@ class ConvFormulas:
         self.windows = [layout.windows(key, oh, ow, conv.kernel, conv.stride, conv.padding, self.sheet)
                         for key in input_keys(arch, k)]
         self.scale = ""
-        if k == 1 and "input_scale" in layout.grids:
-            self.scale = layout.ref("input_scale", 0, 0, from_sheet=self.sheet, absolute=True)
+        if k == 1 and names.INPUT_SCALE in layout.grids:
+            self.scale = layout.ref(names.INPUT_SCALE, 0, 0, from_sheet=self.sheet, absolute=True)
 
     def for_filter(self, f: int) -> Callable[[int, int], str]:
         ref = self.layout.ref
-        kernels = [ref(f"conv{self.k}_w{f}_{c}", 0, 0, self.last, self.last, from_sheet=self.sheet, absolute=True)
+        kernels = [ref(names.conv_w(self.k, f, c), 0, 0, self.last, self.last, from_sheet=self.sheet, absolute=True)
                    for c in range(1, len(self.windows) + 1)]
-        bias = ref(f"conv{self.k}_b{f}", 0, 0, from_sheet=self.sheet, absolute=True)
+        bias = ref(names.conv_b(self.k, f), 0, 0, from_sheet=self.sheet, absolute=True)
         scale, windows = self.scale, self.windows
 
         def formula(i: int, j: int) -> str:
@@ -78,13 +76,13 @@ def conv_sheet(ctx: BuildContext, plan: SheetPlan) -> SheetContent:
           kernel=conv.kernel, stride=conv.stride),
         t("legend.diverging", limit=f"{limit:.3g}"),
     ])
-    param_cell(content, ctx, f"conv{k}_stride", t("conv.stride"), conv.stride)
-    param_cell(content, ctx, f"conv{k}_pad", t("conv.padding"), conv.padding)
+    param_cell(content, ctx, names.conv_stride(k), t("conv.stride"), conv.stride)
+    param_cell(content, ctx, names.conv_pad(k), t("conv.padding"), conv.padding)
 
     formulas = ConvFormulas(lay, k)
     fmt = st.grid(number_format(maps))
     for f in range(1, filters + 1):
-        grid = lay.grid(f"conv{k}_out{f}")
+        grid = lay.grid(names.conv_out(k, f))
         content.grid_title(grid, t("conv.map", k=k, f=f, h=oh, w=ow), st.grid_title)
         content.grid_formulas(grid, formulas.for_filter(f), maps[f - 1], fmt)
 
@@ -95,9 +93,9 @@ def conv_sheet(ctx: BuildContext, plan: SheetPlan) -> SheetContent:
 def plan(layout: Layout, k: int) -> None:
     filters, rows, cols = layout.arch.blocks[k - 1].conv_shape
     sheet = layout.add_sheet(conv_sheet_name(k), SheetKind.CONV, k)
-    layout.add_grid(sheet, Grid(f"conv{k}_stride", sheet.name, 5, 3, 1, 1, holds=Holds.SETTING))
-    layout.add_grid(sheet, Grid(f"conv{k}_pad", sheet.name, 5, 6, 1, 1, holds=Holds.SETTING))
-    layout.add_maps(sheet, [f"conv{k}_out{f}" for f in range(1, filters + 1)], rows, cols, 0)
+    layout.add_grid(sheet, Grid(names.conv_stride(k), sheet.name, 5, 3, 1, 1, holds=Holds.SETTING))
+    layout.add_grid(sheet, Grid(names.conv_pad(k), sheet.name, 5, 6, 1, 1, holds=Holds.SETTING))
+    layout.add_maps(sheet, [names.conv_out(k, f) for f in range(1, filters + 1)], rows, cols, 0)
 
 
 STAGE = Stage(SheetKind.CONV, plan, conv_sheet, Repeat.PER_BLOCK)

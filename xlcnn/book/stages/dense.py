@@ -8,6 +8,7 @@ from xlcnn.book.layout import DENSE, HEADER_ROWS, LEFT, Grid, Holds, Layout, She
 from xlcnn.book.sheet import BuildContext, SheetContent, setup_table_sheet, stage_header
 from xlcnn.book.stage import Stage
 from xlcnn.book.styles import diverging_scale, number_format, symmetric_limit
+from xlcnn.model import names
 from xlcnn.nn.layers import dense
 from xlcnn.nn.layers.flatten import position
 
@@ -17,8 +18,8 @@ def dense_sheet(ctx: BuildContext, plan: SheetPlan) -> SheetContent:
     t, st, lay, name = ctx.texts, ctx.styles, ctx.layout, plan.name
     arch, weights = ctx.model.arch, ctx.model.weights
     n, classes = arch.flatten_size, len(arch.classes)
-    labels, bias, logits = lay.grid("labels"), lay.grid("dense_b"), lay.grid("logits")
-    header, source, matrix = lay.grid("dense_w_header"), lay.grid("dense_w_source"), lay.grid("dense_w")
+    labels, bias, logits = lay.grid(names.LABELS), lay.grid(names.DENSE_B), lay.grid(names.LOGITS)
+    header, source, matrix = lay.grid("dense_w_header"), lay.grid("dense_w_source"), lay.grid(names.DENSE_W)
     limit = symmetric_limit(weights.dense_w, weights.dense_b)
     content = SheetContent()
     stage_header(content, ctx, t("dense.title"), [
@@ -29,7 +30,7 @@ def dense_sheet(ctx: BuildContext, plan: SheetPlan) -> SheetContent:
         content.text(grid.top, LEFT, t(key), st.label)
     content.text(header.top, LEFT, t("dense.source"), st.label)
     content.text(header.top - 1, header.left, t("dense.weights"), st.grid_title)
-    flat = lay.ref("flatten", 0, 0, n - 1, 0, from_sheet=name, absolute=True)
+    flat = lay.ref(names.FLATTEN, 0, 0, n - 1, 0, from_sheet=name, absolute=True)
     wfmt = st.value(number_format(weights.dense_w))
     for c, label in enumerate(arch.classes):
         content.text(labels.top, labels.left + c, label, st.label_text)  # a class name is text, never a formula
@@ -63,12 +64,12 @@ def plan(layout: Layout, k: int) -> None:
     classes, n = len(layout.arch.classes), layout.arch.flatten_size
     top, left = HEADER_ROWS, LEFT + 1
     for key, row, rows, cols, named, holds in (
-        ("labels", top, 1, classes, True, Holds.TEXT),
-        ("dense_b", top + 1, 1, classes, True, Holds.NUMBERS),
-        ("logits", top + 2, 1, classes, True, Holds.FORMULAS),
+        (names.LABELS, top, 1, classes, True, Holds.TEXT),
+        (names.DENSE_B, top + 1, 1, classes, True, Holds.NUMBERS),
+        (names.LOGITS, top + 2, 1, classes, True, Holds.FORMULAS),
         ("dense_w_header", top + 4, 1, classes, False, Holds.FORMULAS),
         ("dense_w_source", top + 5, n, 1, False, Holds.TEXT),
-        ("dense_w", top + 5, n, classes, True, Holds.NUMBERS),
+        (names.DENSE_W, top + 5, n, classes, True, Holds.NUMBERS),
     ):
         layout.add_grid(sheet, Grid(key, DENSE, row, LEFT if key == "dense_w_source" else left, rows, cols,
                                     named=named, holds=holds))

@@ -8,6 +8,7 @@ from xlcnn.book.layout import GAP, HEADER_ROWS, LEFT, Grid, Holds, Layout, Sheet
 from xlcnn.book.sheet import BuildContext, SheetContent, grid_sheet_with_scale, stage_header
 from xlcnn.book.stage import Repeat, Stage
 from xlcnn.book.styles import diverging_scale, number_format, symmetric_limit
+from xlcnn.model import names
 
 
 def filters_sheet_content(ctx: BuildContext, plan: SheetPlan) -> SheetContent:
@@ -27,13 +28,13 @@ def filters_sheet_content(ctx: BuildContext, plan: SheetPlan) -> SheetContent:
     channel_names = t.lines("input.channel_letters") if k == 1 else [
         t("filters.channel", c=c) for c in range(1, block.in_shape[0] + 1)]
     for f in range(1, block.conv.filters + 1):
-        first = lay.grid(f"conv{k}_w{f}_1")
+        first = lay.grid(names.conv_w(k, f, 1))
         content.text(first.title_row - 1, first.left, t("filters.band", f=f, k=k), st.subtitle)
         for c in range(1, block.in_shape[0] + 1):
-            grid = lay.grid(f"conv{k}_w{f}_{c}")
+            grid = lay.grid(names.conv_w(k, f, c))
             content.grid_title(grid, f"{channel_names[c - 1]} · {block.conv.kernel}×{block.conv.kernel}", st.grid_title)
             content.grid_numbers(grid, w[f - 1, c - 1], fmt)
-        bias = lay.grid(f"conv{k}_b{f}")
+        bias = lay.grid(names.conv_b(k, f))
         content.grid_title(bias, t("filters.bias"), st.grid_title)
         content.number(bias.top, bias.left, float(b[f - 1]), fmt)
 
@@ -51,9 +52,10 @@ def plan(layout: Layout, k: int) -> None:
     for f in range(1, filters + 1):
         x = LEFT
         for c in range(1, channels + 1):
-            layout.add_grid(sheet, Grid(f"conv{k}_w{f}_{c}", sheet.name, y + 2, x, kernel, kernel, holds=Holds.NUMBERS))
+            kernel_grid = Grid(names.conv_w(k, f, c), sheet.name, y + 2, x, kernel, kernel, holds=Holds.NUMBERS)
+            layout.add_grid(sheet, kernel_grid)
             x += kernel + GAP
-        layout.add_grid(sheet, Grid(f"conv{k}_b{f}", sheet.name, y + 2, x, 1, 1, holds=Holds.NUMBERS))
+        layout.add_grid(sheet, Grid(names.conv_b(k, f), sheet.name, y + 2, x, 1, 1, holds=Holds.NUMBERS))
         y += 2 + kernel + GAP
 
 

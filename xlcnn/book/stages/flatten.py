@@ -8,6 +8,7 @@ from xlcnn.book.layout import FLATTEN, HEADER_ROWS, LEFT, Grid, Holds, Layout, S
 from xlcnn.book.sheet import BuildContext, SheetContent, setup_table_sheet, stage_header
 from xlcnn.book.stage import Stage
 from xlcnn.book.styles import activation_limit, number_format, sequential_scale
+from xlcnn.model import names
 from xlcnn.nn.layers import flatten
 from xlcnn.nn.layers.flatten import position
 
@@ -26,10 +27,10 @@ def flatten_sheet(ctx: BuildContext, plan: SheetPlan) -> SheetContent:
         t("flatten.what", c=c, h=h, w=w, n=values.size), t("flatten.formula"),
         t("flatten.shape", c=c, h=h, w=w, n=values.size), t("legend.sequential", limit=f"{limit:.3g}"),
     ])
-    source, flat = lay.grid("flatten_source"), lay.grid("flatten")
+    source, flat = lay.grid("flatten_source"), lay.grid(names.FLATTEN)
     for i, header in enumerate(t.lines("flatten.headers")):
         content.text(source.top - 1, source.left + i, header, st.label)
-    pools = [lay.cells(f"pool{k}_out{f}", name) for f in range(1, c + 1)]
+    pools = [lay.cells(names.pool_out(k, f), name) for f in range(1, c + 1)]
     fmt, index_fmt = st.value(number_format(values)), st.value("0")
 
     def emit(ws: Worksheet, row: int) -> None:
@@ -55,7 +56,7 @@ def plan(layout: Layout, k: int) -> None:
     # Columns B–E describe where each value came from (index, map, row, column); F holds it.
     layout.add_grid(sheet, Grid("flatten_source", FLATTEN, HEADER_ROWS + 1, LEFT, n, 4, named=False,
                                 holds=Holds.NUMBERS))
-    layout.add_grid(sheet, Grid("flatten", FLATTEN, HEADER_ROWS + 1, LEFT + 4, n, 1, holds=Holds.FORMULAS))
+    layout.add_grid(sheet, Grid(names.FLATTEN, FLATTEN, HEADER_ROWS + 1, LEFT + 4, n, 1, holds=Holds.FORMULAS))
 
 
 STAGE = Stage(SheetKind.FLATTEN, plan, flatten_sheet)

@@ -9,6 +9,7 @@ from xlsxwriter.worksheet import Worksheet
 from xlcnn.book.layout import GUIDE, LEFT, Grid, Holds, Layout, SheetKind, SheetPlan
 from xlcnn.book.sheet import BuildContext, SheetContent, cached, page_setup
 from xlcnn.book.stage import Stage
+from xlcnn.model import names
 from xlcnn.version import __version__
 
 THUMBNAIL_PX = 168
@@ -91,8 +92,8 @@ def guide_sheet(ctx: BuildContext, plan: SheetPlan) -> SheetContent:
     live = [
         ("guide_predicted", lay.ref("predicted", 0, 0, from_sheet=name), tr.predicted_label, st.big_value),
         ("guide_probability", lay.ref("predicted_prob", 0, 0, from_sheet=name), float(tr.probs.max()), st.percent),
-        ("guide_true_label", lay.ref("true_label", 0, 0, from_sheet=name), tr.true_label, st.big_value),
-        ("guide_loss", lay.ref("loss", 0, 0, from_sheet=name), cached(tr.loss, "#NUM!"), st.big_number),
+        ("guide_true_label", lay.ref(names.TRUE_LABEL, 0, 0, from_sheet=name), tr.true_label, st.big_value),
+        ("guide_loss", lay.ref(names.LOSS, 0, 0, from_sheet=name), cached(tr.loss, "#NUM!"), st.big_number),
     ]
     for (key, ref, value, fmt), label in zip(live, t.lines("guide.summary"), strict=True):
         grid = lay.grid(key)

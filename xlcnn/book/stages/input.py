@@ -8,13 +8,14 @@ from xlcnn.book.layout import INPUT, Grid, Holds, Layout, SheetKind, SheetPlan
 from xlcnn.book.sheet import BuildContext, SheetContent, param_cell, setup_grid_sheet, stage_header
 from xlcnn.book.stage import Stage
 from xlcnn.book.styles import channel_scale
+from xlcnn.model import names
 
 
 def input_sheet(ctx: BuildContext, plan: SheetPlan) -> SheetContent:
     t, st, lay = ctx.texts, ctx.styles, ctx.layout
     spec = ctx.model.arch.input
     h, w = spec.height, spec.width
-    pad = lay.grid("input_r").pad
+    pad = lay.grid(names.INPUT[0]).pad
     content = SheetContent()
     stage_header(content, ctx, t("input.title"), [
         t("input.what"),
@@ -24,10 +25,10 @@ def input_sheet(ctx: BuildContext, plan: SheetPlan) -> SheetContent:
     ])
     if spec.scale != 1.0:
         # "# ?/???" shows 1/255 as a fraction; the cell holds the number itself.
-        param_cell(content, ctx, "input_scale", t("input.scale"), spec.scale, label_cols=4, span=3,
+        param_cell(content, ctx, names.INPUT_SCALE, t("input.scale"), spec.scale, label_cols=4, span=3,
                    num_format="# ?/???")
     fmt = st.grid("0")
-    for c, key in enumerate(("input_r", "input_g", "input_b")):
+    for c, key in enumerate(names.INPUT):
         grid = lay.grid(key)
         title = t.lines("input.channel_titles")[c]
         content.grid_title(grid, f"{title} · {h}×{w}", st.grid_title)
@@ -36,7 +37,7 @@ def input_sheet(ctx: BuildContext, plan: SheetPlan) -> SheetContent:
 
     def setup(ws: Worksheet) -> None:
         setup_grid_sheet(ws, ctx, plan)
-        for c, key in enumerate(("input_r", "input_g", "input_b")):
+        for c, key in enumerate(names.INPUT):
             channel_scale(ws, [lay.grid(key)], c)
 
     content.on_setup(setup)
@@ -47,9 +48,9 @@ def plan(layout: Layout, k: int) -> None:
     arch = layout.arch
     sheet = layout.add_sheet(INPUT, SheetKind.INPUT)
     if arch.input.scale != 1.0:
-        layout.add_grid(sheet, Grid("input_scale", INPUT, 5, 5, 1, 1, holds=Holds.SETTING))
+        layout.add_grid(sheet, Grid(names.INPUT_SCALE, INPUT, 5, 5, 1, 1, holds=Holds.SETTING))
     h, w = arch.input.height, arch.input.width
-    layout.add_maps(sheet, ["input_r", "input_g", "input_b"], h, w, arch.blocks[0].conv.padding, holds=Holds.NUMBERS)
+    layout.add_maps(sheet, list(names.INPUT), h, w, arch.blocks[0].conv.padding, holds=Holds.NUMBERS)
 
 
 STAGE = Stage(SheetKind.INPUT, plan, input_sheet)

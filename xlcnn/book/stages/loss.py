@@ -10,6 +10,7 @@ from xlcnn.book.layout import HEADER_ROWS, LEFT, LOSS, Grid, Holds, Layout, Shee
 from xlcnn.book.sheet import BuildContext, SheetContent, cached, setup_table_sheet, stage_header
 from xlcnn.book.stage import Stage
 from xlcnn.book.stages.softmax import row_labels
+from xlcnn.model import names
 from xlcnn.nn.layers import softmax
 
 
@@ -17,7 +18,7 @@ def loss_sheet(ctx: BuildContext, plan: SheetPlan) -> SheetContent:
     """Loss: the true label (a dropdown), one-hot y, and cross-entropy three ways that must agree."""
     t, st, lay, name, tr = ctx.texts, ctx.styles, ctx.layout, plan.name, ctx.trace
     k = len(ctx.model.classes)
-    keys = ["true_label", "loss_labels", "loss_probs", "one_hot", "loss_nll_terms", "loss_kl_terms", "loss",
+    keys = [names.TRUE_LABEL, "loss_labels", "loss_probs", "one_hot", "loss_nll_terms", "loss_kl_terms", names.LOSS,
             "loss_nll", "loss_kl"]
     true, labels_, probs, onehot, nll_terms, kl_terms, loss, nll_, kl_ = (lay.grid(key) for key in keys)
     content = SheetContent()
@@ -27,7 +28,7 @@ def loss_sheet(ctx: BuildContext, plan: SheetPlan) -> SheetContent:
     # Text, whatever characters it holds; formatted as text ("@") so that a label typed or picked from the
     # dropdown stays text even when it looks like a number or a date.
     content.text(true.top, true.left, tr.true_label, st.param_format("@"))
-    dense_labels, softmax_probs = lay.cells("labels", name), lay.cells("probs", name)
+    dense_labels, softmax_probs = lay.cells(names.LABELS, name), lay.cells(names.PROBS, name)
     num = st.value("0.0000")
     for c, label in enumerate(ctx.model.classes):
         y, pc, yc = float(tr.one_hot[c]), probs.cell(0, c), onehot.cell(0, c)
@@ -41,8 +42,8 @@ def loss_sheet(ctx: BuildContext, plan: SheetPlan) -> SheetContent:
         content.formula(kl_terms.top, kl_terms.left + c, softmax.kl_term_formula(yc, pc),
                         cached(y * math.log(y / tr.probs[c]) if tr.probs[c] > 0 else math.inf, "#DIV/0!")
                         if y else 0.0, num)
-    all_probs = lay.ref("probs", 0, 0, 0, k - 1, from_sheet=name, absolute=True)
-    all_labels = lay.ref("labels", 0, 0, 0, k - 1, from_sheet=name, absolute=True)
+    all_probs = lay.ref(names.PROBS, 0, 0, 0, k - 1, from_sheet=name, absolute=True)
+    all_labels = lay.ref(names.LABELS, 0, 0, 0, k - 1, from_sheet=name, absolute=True)
     big = st.big_number
     content.formula(loss.top, loss.left, softmax.loss_formula(all_probs, true.cell(0, 0, True), all_labels),
                     cached(tr.loss, "#NUM!"), big)
@@ -62,12 +63,12 @@ def loss_sheet(ctx: BuildContext, plan: SheetPlan) -> SheetContent:
 def plan(layout: Layout, k: int) -> None:
     sheet = layout.add_sheet(LOSS, SheetKind.LOSS, square=False)
     classes, top, left = len(layout.arch.classes), HEADER_ROWS, LEFT + 1
-    rows = [("true_label", 1, True), ("loss_labels", classes, False), ("loss_probs", classes, True),
+    rows = [(names.TRUE_LABEL, 1, True), ("loss_labels", classes, False), ("loss_probs", classes, True),
             ("one_hot", classes, True), ("loss_nll_terms", classes, True), ("loss_kl_terms", classes, True),
-            (None, 0, False), ("loss", 1, True), ("loss_nll", 1, True), ("loss_kl", 1, True)]
+            (None, 0, False), (names.LOSS, 1, True), ("loss_nll", 1, True), ("loss_kl", 1, True)]
     for i, (key, cols, named) in enumerate(rows):
         if key is not None:
-            holds = Holds.SETTING if key == "true_label" else Holds.FORMULAS
+            holds = Holds.SETTING if key == names.TRUE_LABEL else Holds.FORMULAS
             layout.add_grid(sheet, Grid(key, LOSS, top + i, left, 1, cols, named=named, holds=holds))
 
 

@@ -16,6 +16,7 @@ from xlcnn.book.sheet import (
 )
 from xlcnn.book.stage import Repeat, Stage
 from xlcnn.book.styles import activation_limit, number_format, sequential_scale
+from xlcnn.model import names
 from xlcnn.nn.layers import pool
 
 
@@ -32,7 +33,7 @@ def pool_sheet(ctx: BuildContext, plan: SheetPlan) -> SheetContent:
     _, h, w = block.pool_shape
     maps = ctx.trace.blocks[k - 1].pool
     limit = activation_limit(maps)
-    pad = lay.grid(f"pool{k}_out1").pad
+    pad = lay.grid(names.pool_out(k, 1)).pad
     content = SheetContent()
     stage_header(content, ctx, t("pool.title", k=k), [
         t("pool.what", size=spec.size),
@@ -40,12 +41,12 @@ def pool_sheet(ctx: BuildContext, plan: SheetPlan) -> SheetContent:
         t("pool.shape", c=c, h_in=h_in, w_in=w_in, h=h, w=w, size=spec.size, stride=spec.stride),
         t("legend.sequential", limit=f"{limit:.3g}") + (" " + t("pool.padding", pad=pad) if pad else ""),
     ])
-    param_cell(content, ctx, f"pool{k}_size", t("pool.size"), spec.size)
-    param_cell(content, ctx, f"pool{k}_stride", t("pool.stride"), spec.stride)
+    param_cell(content, ctx, names.pool_size(k), t("pool.size"), spec.size)
+    param_cell(content, ctx, names.pool_stride(k), t("pool.stride"), spec.stride)
     fmt = st.grid(number_format(maps))
     for f in range(1, c + 1):
-        relu = lay.windows(f"relu{k}_out{f}", h, w, spec.size, spec.stride, 0, name)
-        grid = lay.grid(f"pool{k}_out{f}")
+        relu = lay.windows(names.relu_out(k, f), h, w, spec.size, spec.stride, 0, name)
+        grid = lay.grid(names.pool_out(k, f))
         content.grid_title(grid, t("pool.map", k=k, f=f, h=h, w=w), st.grid_title)
         content.grid_border(grid, st.padding)
         content.grid_formulas(grid, partial(_formula, relu), maps[f - 1], fmt)
@@ -60,9 +61,9 @@ def plan(layout: Layout, k: int) -> None:
     filters, rows, cols = blocks[k - 1].pool_shape
     next_pad = blocks[k].conv.padding if k < len(blocks) else 0
     sheet = layout.add_sheet(pool_sheet_name(k), SheetKind.POOL, k)
-    layout.add_grid(sheet, Grid(f"pool{k}_size", sheet.name, 5, 3, 1, 1, holds=Holds.SETTING))
-    layout.add_grid(sheet, Grid(f"pool{k}_stride", sheet.name, 5, 6, 1, 1, holds=Holds.SETTING))
-    layout.add_maps(sheet, [f"pool{k}_out{f}" for f in range(1, filters + 1)], rows, cols, next_pad)
+    layout.add_grid(sheet, Grid(names.pool_size(k), sheet.name, 5, 3, 1, 1, holds=Holds.SETTING))
+    layout.add_grid(sheet, Grid(names.pool_stride(k), sheet.name, 5, 6, 1, 1, holds=Holds.SETTING))
+    layout.add_maps(sheet, [names.pool_out(k, f) for f in range(1, filters + 1)], rows, cols, next_pad)
 
 
 STAGE = Stage(SheetKind.POOL, plan, pool_sheet, Repeat.PER_BLOCK)

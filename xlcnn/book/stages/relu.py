@@ -9,6 +9,7 @@ from xlcnn.book.layout import relu_sheet as relu_sheet_name
 from xlcnn.book.sheet import BuildContext, SheetContent, grid_sheet_with_scale, map_grids, stage_header
 from xlcnn.book.stage import Repeat, Stage
 from xlcnn.book.styles import activation_limit, number_format, sequential_scale
+from xlcnn.model import names
 from xlcnn.nn.layers import relu
 
 
@@ -29,8 +30,8 @@ def relu_sheet(ctx: BuildContext, plan: SheetPlan) -> SheetContent:
     ])
     fmt = st.grid(number_format(maps))
     for f in range(1, c + 1):
-        conv = lay.cells(f"conv{k}_out{f}", name)
-        grid = lay.grid(f"relu{k}_out{f}")
+        conv = lay.cells(names.conv_out(k, f), name)
+        grid = lay.grid(names.relu_out(k, f))
         content.grid_title(grid, t("relu.map", k=k, f=f, h=h, w=w), st.grid_title)
         content.grid_formulas(grid, partial(_formula, conv), maps[f - 1], fmt)
 
@@ -41,7 +42,7 @@ def relu_sheet(ctx: BuildContext, plan: SheetPlan) -> SheetContent:
 def plan(layout: Layout, k: int) -> None:
     filters, rows, cols = layout.arch.blocks[k - 1].conv_shape
     sheet = layout.add_sheet(relu_sheet_name(k), SheetKind.RELU, k)
-    layout.add_maps(sheet, [f"relu{k}_out{f}" for f in range(1, filters + 1)], rows, cols, 0)
+    layout.add_maps(sheet, [names.relu_out(k, f) for f in range(1, filters + 1)], rows, cols, 0)
 
 
 STAGE = Stage(SheetKind.RELU, plan, relu_sheet, Repeat.PER_BLOCK)

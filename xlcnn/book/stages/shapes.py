@@ -15,6 +15,7 @@ from xlsxwriter.worksheet import Worksheet
 from xlcnn.book.layout import HEADER_ROWS, LEFT, SHAPES, Grid, Holds, Layout, SheetKind, SheetPlan
 from xlcnn.book.sheet import BuildContext, SheetContent, setup_table_sheet, stage_header
 from xlcnn.book.stage import Stage
+from xlcnn.model import names
 
 Cell = str | int | float | None  # a formula (str starting with "="), a constant, or nothing
 
@@ -82,7 +83,7 @@ def shape_rows(layout: Layout, name: str, t: Callable[..., str] = _key) -> list[
     for block in arch.blocks:
         k, conv, pool = block.index, block.conv, block.pool
         r = len(rows.rows)
-        pad, stride = rows.ref(f"conv{k}_pad"), rows.ref(f"conv{k}_stride")
+        pad, stride = rows.ref(names.conv_pad(k)), rows.ref(names.conv_stride(k))
         h_in, w_in, c_in = c_("shape_h_in", r), c_("shape_w_in", r), c_("shape_c_in", r)
         kern, p, s = c_("shape_kernel", r), c_("shape_pad", r), c_("shape_stride", r)
         n_weights = conv.filters * block.in_shape[0] * conv.kernel**2 + conv.filters
@@ -97,7 +98,7 @@ def shape_rows(layout: Layout, name: str, t: Callable[..., str] = _key) -> list[
                  (f"={c_('shape_c_in', r)}", f"={c_('shape_h_in', r)}", f"={c_('shape_w_in', r)}"),
                  (0, 0), (f"={c_('shape_values', r)}", n))
         r += 1
-        size, pstride = rows.ref(f"pool{k}_size"), rows.ref(f"pool{k}_stride")
+        size, pstride = rows.ref(names.pool_size(k)), rows.ref(names.pool_stride(k))
         kern, s = c_("shape_kernel", r), c_("shape_stride", r)
         m = block.pool_shape[0] * block.pool_shape[1] * block.pool_shape[2]
         rows.add(t("shapes.pool", k=k), block.conv_shape, block.pool_shape, (f"={size}", pool.size), None,

@@ -8,6 +8,7 @@ from xlcnn.book.layout import HEADER_ROWS, LEFT, SOFTMAX, Grid, Holds, Layout, S
 from xlcnn.book.sheet import BuildContext, SheetContent, setup_table_sheet, stage_header
 from xlcnn.book.stage import Stage
 from xlcnn.book.styles import sequential_scale
+from xlcnn.model import names
 from xlcnn.nn.layers import softmax
 
 
@@ -21,7 +22,7 @@ def softmax_sheet(ctx: BuildContext, plan: SheetPlan) -> SheetContent:
     """Softmax: logits → max → EXP(z − max) → sum → probabilities → the predicted class."""
     t, st, lay, name, tr = ctx.texts, ctx.styles, ctx.layout, plan.name, ctx.trace
     k = len(ctx.model.classes)
-    keys = ["softmax_labels", "softmax_logits", "softmax_max", "softmax_exp", "softmax_sum", "probs",
+    keys = ["softmax_labels", "softmax_logits", "softmax_max", "softmax_exp", "softmax_sum", names.PROBS,
             "predicted", "predicted_prob"]
     labels_, logits, zmax, exp, total, probs, predicted, best = (lay.grid(key) for key in keys)
     content = SheetContent()
@@ -29,7 +30,7 @@ def softmax_sheet(ctx: BuildContext, plan: SheetPlan) -> SheetContent:
         t("softmax.what"), t("softmax.formula"), t("softmax.shape", classes=k), t("legend.probability"),
     ])
     row_labels(content, ctx, [labels_, logits, zmax, exp, total, probs, predicted, best], t.lines("softmax.rows"))
-    dense_labels, dense_logits = lay.cells("labels", name), lay.cells("logits", name)
+    dense_labels, dense_logits = lay.cells(names.LABELS, name), lay.cells(names.LOGITS, name)
     num, bold = st.value("0.0000"), st.value("0.0000", bold=True)
     content.formula(zmax.top, zmax.left, softmax.max_formula(logits.row_range(0)), tr.max_logit, num)
     content.formula(total.top, total.left, softmax.sum_formula(exp.row_range(0)), tr.exp_sum, num)
@@ -41,7 +42,7 @@ def softmax_sheet(ctx: BuildContext, plan: SheetPlan) -> SheetContent:
         content.formula(probs.top, probs.left + c,
                         softmax.prob_formula(exp.cell(0, c), total.cell(0, 0, absolute=True)), float(tr.probs[c]), bold)
     p = probs.row_range(0, absolute=True)
-    all_labels = lay.ref("labels", 0, 0, 0, k - 1, from_sheet=name, absolute=True)
+    all_labels = lay.ref(names.LABELS, 0, 0, 0, k - 1, from_sheet=name, absolute=True)
     content.formula(predicted.top, predicted.left, softmax.predicted_formula(all_labels, p),
                     tr.predicted_label, st.big_value)
     content.formula(best.top, best.left, f"=MAX({p})", float(tr.probs.max()), st.percent)
@@ -58,7 +59,7 @@ def plan(layout: Layout, k: int) -> None:
     sheet = layout.add_sheet(SOFTMAX, SheetKind.SOFTMAX, square=False)
     classes, top, left = len(layout.arch.classes), HEADER_ROWS, LEFT + 1
     rows = [("softmax_labels", classes, False), ("softmax_logits", classes, True), ("softmax_max", 1, True),
-            ("softmax_exp", classes, True), ("softmax_sum", 1, True), ("probs", classes, True),
+            ("softmax_exp", classes, True), ("softmax_sum", 1, True), (names.PROBS, classes, True),
             ("predicted", 1, True), ("predicted_prob", 1, True)]
     for i, (key, cols, named) in enumerate(rows):
         layout.add_grid(sheet, Grid(key, SOFTMAX, top + i, left, 1, cols, named=named, holds=Holds.FORMULAS))

@@ -27,6 +27,7 @@ from xlcnn.book.layout import (
 from xlcnn.book.sheet import BuildContext, SheetContent, param_cell, setup_grid_sheet, stage_header
 from xlcnn.book.stage import Repeat, Stage
 from xlcnn.book.styles import diverging_scale, number_format, symmetric_limit
+from xlcnn.model import names
 from xlcnn.model.spec import Model
 from xlcnn.nn.engine import Trace
 from xlcnn.nn.layers.conv import pad
@@ -131,7 +132,7 @@ def worked_sheet(ctx: BuildContext, plan: SheetPlan) -> SheetContent:
         content.text(kernel.top + k // 2, kernel.left + k, "=", st.subtitle)
         content.text(products.top + k // 2, products.left + k, "→", st.subtitle)
         content.text(total.title_row, total.left, t("worked.sum"), st.grid_title)
-        padded = lay.grid(["input_r", "input_g", "input_b"][c - 1]).outer()
+        padded = lay.grid(list(names.INPUT)[c - 1]).outer()
         pixels = f"{lay.prefix('input_r', name)}{padded}"
         col0 = (c - 1) * col_step
 
@@ -154,7 +155,7 @@ def worked_sheet(ctx: BuildContext, plan: SheetPlan) -> SheetContent:
     keys = ("worked_total", "worked_scaled", "worked_bias", "worked_output", "worked_conv", "worked_diff")
     total, scaled_, bias, output, conv, diff = (lay.grid(key) for key in keys)
     sums = "+".join(lay.grid(f"worked_sum_{c}").cell(0, 0) for c in range(1, channels + 1))
-    scale_ref = lay.ref("input_scale", 0, 0, from_sheet=name, absolute=True) if scaled else "1"
+    scale_ref = lay.ref(names.INPUT_SCALE, 0, 0, from_sheet=name, absolute=True) if scaled else "1"
     origin_rows, origin_cols = lay.grid("worked_origin_rows"), lay.grid("worked_origin_cols")
     conv_cell = (f"=INDEX({conv_area},INDEX({origin_rows.whole()},{sel_map},1)+{sel_row}-1,"
                  f"INDEX({origin_cols.whole()},{sel_map},1)+{sel_col}-1)")
