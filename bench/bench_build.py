@@ -65,12 +65,12 @@ def record_cells(model: Model, image: Path) -> list[tuple[str, list[tuple[str, t
     trace = xlcnn.forward(pixels, model)
     layout = plan_layout(model.arch, teaching=True)
     scratch = Workbook(io.BytesIO(), {"in_memory": True})
-    ctx = BuildContext(layout, model, trace, Styles(scratch), wbmod.load_texts("en"),
+    ctx = BuildContext(layout, model, trace, Styles(scratch.add_format), wbmod.load_texts("en"),
                        ImageInfo(image.name, (200, 200), "crop", b""), default_choice(trace, model))
     sheets = []
     for plan in layout.sheets:
         recorder = CallRecorder()
-        EMITTERS[plan.kind](ctx, plan).write(recorder, setup=False)  # type: ignore[arg-type]
+        EMITTERS[plan.kind](ctx, plan).replay(recorder)  # type: ignore[arg-type]
         sheets.append((plan.name, recorder.calls))
     scratch.fileclosed = True
     return sheets

@@ -219,7 +219,8 @@ def _write_in(path: Path, scratch: str, layout: Layout, model: Model, trace: Tra
             "comments": f"Made by xlcnn {__version__}",
             "created": FIXED_TIMESTAMP,
         })
-        ctx = BuildContext(layout, model, trace, Styles(wb, texts.flag("style.italic_notes")), texts, info, worked)
+        styles = Styles(wb.add_format, texts.flag("style.italic_notes"))
+        ctx = BuildContext(layout, model, trace, styles, texts, info, worked)
         sheets = []
         for plan in layout.sheets:
             content = EMITTERS[plan.kind](ctx, plan)

@@ -13,7 +13,7 @@ import re
 import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from xlsxwriter.format import Format
 from xlsxwriter.worksheet import Worksheet
@@ -35,7 +35,24 @@ PRINT_MIN_PX = 1000  # a printed sheet is at least this wide, so the header's no
 PRINTABLE_PX = (710, 960)  # an A4 portrait page at 96 dpi, less margins, header and footer
 ONE_PAGE_PX = 2200  # a sheet up to this size (both ways) prints on one page and stays legible
 
-Emit = Callable[[Worksheet, int], None]
+
+
+class CellSink(Protocol):
+    """Where a sheet's cells go: an XlsxWriter worksheet when building, a recorder when ``verify`` replays
+    the stages to learn every formula and value it must find. These are the only calls emitters make on
+    cells; sheet-wide settings (widths, colour scales, printing) are the setup's, done on a worksheet."""
+
+    def write_formula(self, row: int, col: int, formula: str, cell_format: Any = None, value: Any = 0) -> Any: ...
+    def write_number(self, row: int, col: int, number: float, cell_format: Any = None) -> Any: ...
+    def write_string(self, row: int, col: int, string: str, cell_format: Any = None) -> Any: ...
+    def write_blank(self, row: int, col: int, blank: Any, cell_format: Any = None) -> Any: ...
+    def write_url(self, row: int, col: int, url: str, cell_format: Any = None, string: str | None = None) -> Any: ...
+    def merge_range(self, first_row: int, first_col: int, last_row: int, last_col: int, data: Any,
+                    cell_format: Any = None) -> Any: ...
+    def set_row(self, row: int, height: float | None, cell_format: Any = None) -> Any: ...
+
+
+Emit = Callable[[CellSink, int], None]
 
 # The only functions xlcnn's formulas use (DESIGN.md: they work alike in Excel 2010+, LibreOffice and
 # Google Sheets). A formula calling anything else goes through XlsxWriter's full rewriting.
@@ -156,17 +173,24 @@ class SheetContent:
 
     # Writing -------------------------------------------------------------------------------------
 
-    def write(self, ws: Worksheet, setup: bool = True) -> None:
-        """Write every cell in row order; ``setup=False`` writes cells only (for recording them)."""
-        for fn in self.setup if setup else ():
+    def write(self, ws: Worksheet) -> None:
+        """Set the sheet up, then write every cell in row order."""
+        for fn in self.setup:
             fn(ws)
+        # LibreOffice ignores a sheet's default row height for rows that hold cells, so square-cell sheets
+        # (set_default_row) get the height on every row, as each row is reached.
+        height = ws.default_row_height
+        self._emit(ws, height if height != DEFAULT_ROW_HEIGHT else None)
+
+    def replay(self, sink: CellSink) -> None:
+        """Every cell in row order into ``sink``, without the sheet's setup."""
+        self._emit(sink, None)
+
+    def _emit(self, ws: Any, height: int | None) -> None:
         pieces = sorted(self.pieces, key=lambda p: p.top)
         if not pieces:
             return
-        # LibreOffice ignores a sheet's default row height for rows that hold cells, so square-cell sheets
-        # (set_default_row) get the height on every row, as each row is reached.
-        height = getattr(ws, "default_row_height", None) if setup else None
-        uniform = height is not None and height != DEFAULT_ROW_HEIGHT
+        uniform = height is not None
         active: list[Rows] = []
         i, last = 0, max(p.bottom for p in pieces)
         for row in range(0 if uniform else pieces[0].top, last + 1):
@@ -202,7 +226,7 @@ class BuildContext:
     trace: Trace
     styles: Styles
     texts: Texts
-    image: ImageInfo
+    image: ImageInfo | None  # None when verify replays a workbook read back (the picture's file is not known)
     worked: tuple[int, int, int] | None = None  # the conv-1 cell (map, row, column) the worked example expands
 
 

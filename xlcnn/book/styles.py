@@ -7,12 +7,11 @@ student's edits, and they cost no cell formats (spreadsheets allow about 64,000)
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 from xlsxwriter.format import Format
-from xlsxwriter.workbook import Workbook
 from xlsxwriter.worksheet import Worksheet
 
 from xlcnn.book.layout import Grid
@@ -60,8 +59,9 @@ def symmetric_limit(*arrays: np.ndarray) -> float:
 class Styles:
     """Formats for one workbook, made once and shared (XlsxWriter dedupes identical ones on save)."""
 
-    def __init__(self, wb: Workbook, italic_notes: bool = True) -> None:
-        self.wb = wb
+    def __init__(self, add_format: Callable[[dict[str, Any]], Format], italic_notes: bool = True) -> None:
+        """``add_format`` makes a format from its properties (a workbook's ``add_format``)."""
+        self.add_format = add_format
         self._cache: dict[tuple[tuple[str, Any], ...], Format] = {}
         base = {"font_name": "Calibri", "font_size": 10, "valign": "vcenter"}
         self.base = base
@@ -88,7 +88,7 @@ class Styles:
         key = tuple(sorted(props.items()))
         fmt = self._cache.get(key)
         if fmt is None:
-            fmt = self.wb.add_format({**self.base, **props})
+            fmt = self.add_format({**self.base, **props})
             self._cache[key] = fmt
         return fmt
 

@@ -23,7 +23,6 @@ its address, since the engine cannot read a value the file does not hold.
 
 from __future__ import annotations
 
-import io
 import math
 import os
 import re
@@ -36,9 +35,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from xlsxwriter.workbook import Workbook
 
-from xlcnn.book.sheet import BuildContext, ImageInfo
+from xlcnn.book.sheet import BuildContext
 from xlcnn.book.stages import EMITTERS
 from xlcnn.book.styles import Styles
 from xlcnn.book.texts import Texts
@@ -225,31 +223,44 @@ def format_report(report: VerifyReport) -> str:
 
 
 class Recorder:
-    """Stands in for an XlsxWriter worksheet: keeps every formula cell with its value, ignores the rest.
+    """A ``CellSink`` that keeps every formula cell with its value and formula, and nothing else.
 
-    Everything else — constants, text, links, row settings — is ignored: the workbook is written with
-    ``strings_to_formulas`` off, so ``write_formula`` is the only way a formula gets in. Array formulas, which
-    DESIGN.md rules out, fail loudly rather than slip past the check unseen.
+    Constants, text, links and row heights are not what verify checks. The workbook is written with
+    ``strings_to_formulas`` off, so ``write_formula`` is the only way a formula gets in; array formulas,
+    which DESIGN.md rules out, have no method here, so an emitter calling one fails loudly.
     """
-
-    UNRECORDED_FORMULAS = frozenset({"write_array_formula", "write_dynamic_array_formula"})
 
     def __init__(self) -> None:
         self.formulas: dict[Pos, Any] = {}
         self.texts: dict[Pos, str] = {}
 
-    def write_formula(self, row: int, col: int, formula: str, fmt: object = None, value: object = 0) -> None:
+    def write_formula(self, row: int, col: int, formula: str, cell_format: Any = None, value: Any = 0) -> None:
         self.formulas[(row + 1, col + 1)] = value
         self.texts[(row + 1, col + 1)] = formula
 
-    def __getattr__(self, name: str) -> Any:
-        if name in self.UNRECORDED_FORMULAS:
-            raise AttributeError(f"xlcnn.check.verify.Recorder cannot record {name}; teach it, or verify misses cells")
-        return _ignore
+    def write_number(self, row: int, col: int, number: float, cell_format: Any = None) -> None:
+        return None
+
+    def write_string(self, row: int, col: int, string: str, cell_format: Any = None) -> None:
+        return None
+
+    def write_blank(self, row: int, col: int, blank: Any, cell_format: Any = None) -> None:
+        return None
+
+    def write_url(self, row: int, col: int, url: str, cell_format: Any = None, string: str | None = None) -> None:
+        return None
+
+    def merge_range(self, first_row: int, first_col: int, last_row: int, last_col: int, data: Any,
+                    cell_format: Any = None) -> None:
+        return None
+
+    def set_row(self, row: int, height: float | None, cell_format: Any = None) -> None:
+        return None
 
 
-def _ignore(*args: object, **kwargs: object) -> None:
-    return None
+def _no_format(props: dict[str, Any]) -> Any:
+    """Replayed cells are never written, so their formats need not exist: the properties stand in."""
+    return props
 
 
 def expected_cells(back: ReadBack, trace: Trace) -> tuple[dict[str, dict[Pos, Any]], dict[str, dict[Pos, str]]]:
@@ -259,21 +270,16 @@ def expected_cells(back: ReadBack, trace: Trace) -> tuple[dict[str, dict[Pos, An
     Sheets come in pipeline order, with the Guide (whose live cells repeat the results) last, so that the
     first mismatch reported is where a fault starts rather than where it ends up.
     """
-    # XlsxWriter needs a workbook to make cell formats; this one lives in memory and is never saved.
-    scratch = Workbook(io.BytesIO(), {"in_memory": True})
-    h, w = back.image.shape[:2]
-    ctx = BuildContext(back.layout, back.model, trace, Styles(scratch), Texts(back.language),
-                       ImageInfo(back.model.title, (w, h), "crop", b""), back.worked)
+    ctx = BuildContext(back.layout, back.model, trace, Styles(_no_format), Texts(back.language), None, back.worked)
     plans = sorted(back.layout.sheets, key=lambda plan: plan.kind == "guide")
     out: dict[str, dict[Pos, Any]] = {}
     texts: dict[str, dict[Pos, str]] = {}
     with np.errstate(all="ignore"):  # edited pixels may be outside 0–255 for the Image sheet's colours
         for plan in plans:
             recorder = Recorder()
-            EMITTERS[plan.kind](ctx, plan).write(recorder, setup=False)
+            EMITTERS[plan.kind](ctx, plan).replay(recorder)
             if recorder.formulas:
                 out[plan.name], texts[plan.name] = recorder.formulas, recorder.texts
-    scratch.fileclosed = True  # nothing to save
     return out, texts
 
 

@@ -60,7 +60,7 @@ def model_card(ctx: BuildContext) -> list[str]:
         ", ".join(data),
         accuracy,
         prov.command or "—",
-        f"{ctx.image.name}: {t(f'card.fit_{ctx.image.fit}')}",
+        "—" if ctx.image is None else f"{ctx.image.name}: {t(f'card.fit_{ctx.image.fit}')}",
         f"xlcnn {__version__}",
     ]
 
@@ -87,7 +87,8 @@ def guide_sheet(ctx: BuildContext, plan: SheetPlan) -> SheetContent:
     tr = ctx.trace
     content = SheetContent()
     content.text(0, LEFT, t("guide.title"), st.title)
-    content.text(1, LEFT, t("guide.subtitle", model_title=ctx.model.title, image_name=ctx.image.name), st.note)
+    image_name = "—" if ctx.image is None else ctx.image.name
+    content.text(1, LEFT, t("guide.subtitle", model_title=ctx.model.title, image_name=image_name), st.note)
 
     live = [
         ("guide_predicted", lay.ref("predicted", 0, 0, from_sheet=name), tr.predicted_label, st.big_value),
@@ -128,10 +129,11 @@ def guide_sheet(ctx: BuildContext, plan: SheetPlan) -> SheetContent:
         ws.set_column(LEFT + 2, LEFT + 2, 4)
         ws.set_zoom(100)
         ws.hide_gridlines(2)
-        ws.insert_image(2, LEFT + 3, "thumbnail.png", {
-            "image_data": io.BytesIO(ctx.image.thumbnail_png), "object_position": 3,
-            "description": t("guide.thumbnail", name=ctx.image.name),
-        })
+        if ctx.image is not None:
+            ws.insert_image(2, LEFT + 3, "thumbnail.png", {
+                "image_data": io.BytesIO(ctx.image.thumbnail_png), "object_position": 3,
+                "description": t("guide.thumbnail", name=ctx.image.name),
+            })
         page_setup(ws, ctx, plan.name)
         ws.fit_to_pages(1, 0)
 

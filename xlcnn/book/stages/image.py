@@ -31,10 +31,9 @@ def image_sheet(ctx: BuildContext, plan: SheetPlan) -> SheetContent:
     info = ctx.image
     content = SheetContent()
     note = t("image.note") + (" " + t("image.quantised") if quantised else "")
-    stage_header(content, ctx, t("image.title"), [
-        t("image.what", name=info.name, width=info.size[0], height=info.size[1], fit=t(f"fit.{info.fit}"), h=h, w=w),
-        note,
-    ])
+    what = "" if info is None else t("image.what", name=info.name, width=info.size[0], height=info.size[1],
+                                     fit=t(f"fit.{info.fit}"), h=h, w=w)
+    stage_header(content, ctx, t("image.title"), [what, note])
 
     def emit(ws: Worksheet, row: int) -> None:
         r = row - grid.top
