@@ -8,6 +8,13 @@ import os
 import shutil
 
 import pytest
+from hypothesis import settings
+
+# In CI, hypothesis draws the same examples every run, so that CI on any day tests what the last commit
+# tested; locally it explores new ones.
+settings.register_profile("ci", derandomize=True)
+if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+    settings.load_profile("ci")
 
 
 def _required_program(names: tuple[str, ...], what: str, package: str) -> str:

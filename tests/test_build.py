@@ -253,7 +253,7 @@ def test_fast_formula_sheet_writes_exactly_what_xlsxwriter_writes(tmp_path: Path
 def test_worked_example_choice_is_checked(tmp_path: Path) -> None:
     from xlcnn.errors import OptionError
 
-    with pytest.raises(OptionError, match=r"^--worked 5,1,1: the map must be from 1 to 4, not 5$"):
+    with pytest.raises(OptionError, match=r"^worked 5,1,1: the map must be from 1 to 4, not 5$"):
         build_workbook(picture(tmp_path / "picture.png"), tmp_path / "x.xlsx", worked=(5, 1, 1))
     assert not (tmp_path / "x.xlsx").exists()
 

@@ -335,7 +335,7 @@ def test_unknown_fit_and_empty_size_are_refused() -> None:
     img = Image.new("RGB", (4, 4))
     with pytest.raises(OptionError) as info:
         fit_image(img, 4, 4, "zoom")  # type: ignore[arg-type]
-    assert str(info.value) == "--fit 'zoom' is not one of crop, pad, stretch"
+    assert str(info.value) == "fit 'zoom' is not one of crop, pad, stretch"  # the CLI says --fit
     with pytest.raises(OptionError) as info:
         fit_image(img, 0, 4)
     assert str(info.value) == "the image size must be at least 1×1 (height×width), not 0×4"

@@ -12,14 +12,17 @@ from PIL import Image
 
 import xlcnn
 from xlcnn import build_workbook, load_model, modify_model
-from xlcnn.errors import LimitError, OptionError
+from xlcnn.cli import as_flag
+from xlcnn.errors import LimitError, OptionError, spell
 from xlcnn.model.spec import ConvSpec, PoolSpec
 
 
 def option_error(**options: object) -> str:
+    """The message as the command line shows it; the library's own names parameters, not options."""
     with pytest.raises(OptionError) as info:
         modify_model(load_model("default"), **options)  # type: ignore[arg-type]
-    return str(info.value)
+    assert "--" not in str(info.value)
+    return spell(info.value.message, as_flag)
 
 
 def test_it_is_exported() -> None:

@@ -159,7 +159,7 @@ def test_chinese_is_chinese() -> None:
 def test_an_unknown_language_names_the_available_ones() -> None:
     with pytest.raises(OptionError) as caught:
         load_texts("xx")
-    assert str(caught.value) == f"--lang 'xx': no texts for it (available: {', '.join(available_languages())})"
+    assert str(caught.value) == f"lang 'xx': no texts for it (available: {', '.join(available_languages())})"
     assert "en" in str(caught.value) and "zh" in str(caught.value)
 
 

@@ -18,7 +18,7 @@ from xlcnn.book.build import build_workbook, modify_model
 from xlcnn.book.texts import DEFAULT_LANGUAGE
 from xlcnn.check.libreoffice import DEFAULT_TIMEOUT, find_soffice
 from xlcnn.check.recalc import DEFAULT_ENGINE, ENGINES
-from xlcnn.errors import XlcnnError
+from xlcnn.errors import XlcnnError, spell
 from xlcnn.model.modify import Size
 from xlcnn.model.spec import FIT_MODES, FitMode
 from xlcnn.model.templates import list_templates, load_model
@@ -28,6 +28,14 @@ if TYPE_CHECKING:  # verify (and openpyxl) load only when a command needs them: 
     from xlcnn.check.verify import VerifyReport
 
 
+_FLAGS: dict[tuple[str, str | None], str] = {("check_cache", "False"): "--no-cache-check"}  # not the parameter
+
+
+def as_flag(name: str, value: str | None) -> str:
+    """How the command line spells a parameter that a library message names: ``--skip-bad``."""
+    return _FLAGS.get((name, value), "--" + name.replace("_", "-"))
+
+
 class _Group(click.Group):
     """Reports library errors as one ``Error: …`` line with exit code 1, never a traceback."""
 
@@ -35,7 +43,9 @@ class _Group(click.Group):
         try:
             return super().invoke(ctx)
         except XlcnnError as exc:
-            raise click.ClickException(str(exc)) from None
+            # One line, even when a file name holds a line break.
+            message = spell(exc.message, as_flag).replace("\r", "\\r").replace("\n", "\\n")
+            raise click.ClickException(message) from None
         except KeyboardInterrupt:
             raise click.ClickException("interrupted; no file was left half-written") from None
         except OSError as exc:  # a file-system refusal the library did not foresee (a name too long, …)
@@ -211,7 +221,7 @@ def _show_verification(report: VerifyReport, as_json: bool, quiet: bool) -> None
     if as_json:
         click.echo(json.dumps(report.to_dict(), indent=2, ensure_ascii=False))
     elif not quiet:
-        click.echo(format_report(report))
+        click.echo(format_report(report, as_flag))
     if not report.ok:
         raise click.ClickException(report.summary())
 

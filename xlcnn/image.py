@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from xlcnn.errors import ImageError, OptionError, one_line
+from xlcnn.errors import ImageError, OptionError, one_line, option
 from xlcnn.model.spec import FIT_MODES, FitMode
 
 RESAMPLE = Image.Resampling.LANCZOS
@@ -170,7 +170,7 @@ def _centre_box(w: int, h: int, width: int, height: int) -> tuple[int, int, int,
 def fit_image(img: Image.Image, height: int, width: int, fit: FitMode = "crop") -> np.ndarray:
     """Bring an RGB image to height × width by ``fit`` → (height, width, 3) uint8."""
     if fit not in FIT_MODES:
-        raise OptionError(f"--fit {fit!r} is not one of {', '.join(FIT_MODES)}")
+        raise OptionError(f"{option('fit')} {fit!r} is not one of {', '.join(FIT_MODES)}")
     if min(height, width) < 1:
         raise OptionError(f"the image size must be at least 1×1 (height×width), not {height}×{width}")
     size = (width, height)

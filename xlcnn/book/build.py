@@ -31,7 +31,7 @@ from xlcnn.book.stages.image import image_colours
 from xlcnn.book.stages.worked import default_choice
 from xlcnn.book.styles import Styles
 from xlcnn.book.texts import DEFAULT_LANGUAGE, Texts, load_texts
-from xlcnn.errors import OptionError, OutputError, one_line
+from xlcnn.errors import OptionError, OutputError, one_line, option
 from xlcnn.image import fit_image, read_image
 from xlcnn.model import modify
 from xlcnn.model.spec import Architecture, FitMode, Model
@@ -148,7 +148,7 @@ def check_worked(choice: tuple[int, int, int], model: Model) -> tuple[int, int, 
     filters, rows, cols = model.arch.blocks[0].conv_shape
     for value, top, what in zip(choice, (filters, rows, cols), ("map", "row", "column"), strict=True):
         if not 1 <= value <= top:
-            raise OptionError(f"--worked {','.join(map(str, choice))}: the {what} must be from 1 to {top}, "
+            raise OptionError(f"{option('worked')} {','.join(map(str, choice))}: the {what} must be from 1 to {top}, "
                               f"not {value}")
     return choice
 

@@ -15,7 +15,7 @@ from xlcnn.book.layout import MAX_COLS, MAX_ROWS, Holds, Layout
 from xlcnn.book.stages import formula_count
 from xlcnn.book.stages.conv import ConvFormulas
 from xlcnn.book.stages.image import MAX_IMAGE_COLOURS
-from xlcnn.errors import LimitError
+from xlcnn.errors import LimitError, option
 
 MAX_FORMULA_CHARS = 8192
 MAX_CELL_FORMATS = 64_000
@@ -25,7 +25,7 @@ MAX_CELLS = 5_000_000
 SLOW_FORMULAS = 500_000  # beyond this Excel and LibreOffice take many seconds to open and recalculate
 OWN_FORMATS = 64  # the workbook's own styles (titles, grids, links, …): about 30, with room to grow
 OTHER_FORMULA_CHARS = 300  # every formula outside the convolutions (INDEX/MATCH lookups, sums) is shorter
-ADVICE = "use a smaller --size, fewer --filters, a larger --stride or --pool"
+ADVICE = f"use a smaller {option('size')}, fewer {option('filters')}, a larger {option('stride')} or {option('pool')}"
 
 
 @dataclass(frozen=True)

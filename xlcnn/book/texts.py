@@ -13,7 +13,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from xlcnn.errors import OptionError, one_line
+from xlcnn.errors import OptionError, one_line, option
 from xlcnn.resources import languages_root
 
 DEFAULT_LANGUAGE = "en"
@@ -34,7 +34,7 @@ def _read(code: str) -> Mapping[str, Any]:
         return tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise OptionError(
-            f"--lang {code!r}: no texts for it (available: {', '.join(available_languages())})"
+            f"{option('lang')} {code!r}: no texts for it (available: {', '.join(available_languages())})"
         ) from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise OptionError(f"{path}: not valid TOML ({one_line(str(exc))})") from None
@@ -84,6 +84,6 @@ class Texts:
 
 def load_texts(code: str = DEFAULT_LANGUAGE) -> Texts:
     if code not in available_languages():  # a code, never a path to some other file
-        raise OptionError(f"--lang {code!r}: no texts for it (available: {', '.join(available_languages())})")
+        raise OptionError(f"{option('lang')} {code!r}: no texts for it (available: {', '.join(available_languages())})")
     _read(code)  # fail early, naming the file, if it does not parse
     return Texts(code)

@@ -53,7 +53,7 @@ from xlcnn.check.readback import (
     read_back,
 )
 from xlcnn.check.recalc import DEFAULT_ENGINE, Engine, engine
-from xlcnn.errors import SpreadsheetEngineError, WorkbookError
+from xlcnn.errors import Spelling, SpreadsheetEngineError, WorkbookError, as_parameter
 from xlcnn.nn.engine import Trace, forward
 
 RTOL = 1e-12  # relative, DESIGN.md's promise
@@ -185,8 +185,9 @@ class VerifyReport:
         }
 
 
-def format_report(report: VerifyReport) -> str:
-    """The report as a table for people: stage, cells, max differences, verdict; then the verdicts."""
+def format_report(report: VerifyReport, spelling: Spelling = as_parameter) -> str:
+    """The report as a table for people: stage, cells, max differences, verdict; then the verdicts.
+    ``spelling`` names parameters in the advice (the CLI passes its flags)."""
     how = ("a recalculated copy given" if report.recalc_seconds is None
            else f"recalculated by {report.engine} in {report.recalc_seconds:.1f} s")
     lines = [f"Checked {report.path} against the NumPy engine ({how}; {report.seconds:.1f} s in all).", ""]
@@ -210,7 +211,7 @@ def format_report(report: VerifyReport) -> str:
         lines += [f"  {b.describe()}" for b in cache.first]
         if cache.missing == cache.cells:
             lines.append("  (no values at all: the file was saved by a program that stores none, such as openpyxl; "
-                         "open and save it in Excel or LibreOffice, or use --no-cache-check)")
+                         "open and save it in Excel or LibreOffice, or use " + spelling("check_cache", "False") + ")")
     if report.formulas_ok:
         lines.append(f"All {report.cells:,} formula cells match the NumPy engine.")
     else:

@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
-from xlcnn.errors import DatasetError, XlcnnError
+from xlcnn.errors import DatasetError, XlcnnError, option
 from xlcnn.image import load_image
 from xlcnn.model.spec import FitMode
 from xlcnn.model.templates import check_label, check_labels
@@ -339,7 +339,8 @@ def load_folder(
         if not paths:
             problem = f"{class_folder}: empty class folder (no images in it)"
             if not skip_bad:
-                raise DatasetError(f"{problem}; add images, remove the folder, or skip it with --skip-bad")
+                skip = option("skip_bad", "True")
+                raise DatasetError(f"{problem}; add images, remove the folder, or skip it with {skip}")
             say(f"skipped {problem}")
             continue
         images, sources = _read_images(paths, size, fit, skip_bad, say)
@@ -368,7 +369,8 @@ def _read_images(
             images.append(load_image(path, size, fit))
         except XlcnnError as exc:
             if not skip_bad:
-                raise DatasetError(f"{exc}; fix or remove it, or skip it with --skip-bad") from None
+                skip = option("skip_bad", "True")
+                raise DatasetError(f"{exc.message}; fix or remove it, or skip it with {skip}") from None
             say(f"skipped {exc}")
             continue
         sources.append(str(path))

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from xlcnn.errors import DatasetError, OptionError, OutputError
+from xlcnn.errors import DatasetError, OptionError, OutputError, option
 from xlcnn.learn.datasets import BuiltinDataset, Dataset, Warn, builtin, load_folder, split
 from xlcnn.model.spec import Architecture, Model, Provenance, Weights
 from xlcnn.model.templates import MODEL_FILE, WEIGHTS_FILE, load_model, save_model
@@ -373,19 +373,20 @@ def _check_options(
     batch_size: int | None, train_size: int | None, val_split: float,
 ) -> None:
     if (photos is None) == (dataset is None):
-        raise OptionError("give either a folder of photos or a built-in data set (--dataset), not both or neither")
+        raise OptionError(f"give either a folder of photos or a built-in data set ({option('dataset')}), "
+                          "not both or neither")
     if epochs is not None and epochs < 1:
-        raise OptionError(f"--epochs must be at least 1, not {epochs}")
+        raise OptionError(f"{option('epochs')} must be at least 1, not {epochs}")
     if seed < 0:
-        raise OptionError(f"--seed must be 0 or more, not {seed}")
+        raise OptionError(f"{option('seed')} must be 0 or more, not {seed}")
     if learning_rate is not None and not 0 < learning_rate <= 1:
-        raise OptionError(f"--learning-rate must be above 0 and at most 1, not {learning_rate}")
+        raise OptionError(f"{option('learning_rate')} must be above 0 and at most 1, not {learning_rate}")
     if batch_size is not None and batch_size < 1:
-        raise OptionError(f"--batch-size must be at least 1, not {batch_size}")
+        raise OptionError(f"{option('batch_size')} must be at least 1, not {batch_size}")
     if train_size is not None and train_size < 1:
-        raise OptionError(f"--train-size must be at least 1, not {train_size}")
+        raise OptionError(f"{option('train_size')} must be at least 1, not {train_size}")
     if not 0 <= val_split < 1:
-        raise OptionError(f"--val-split must be at least 0 and below 1, not {val_split}")
+        raise OptionError(f"{option('val_split')} must be at least 0 and below 1, not {val_split}")
 
 
 def _either(classes: tuple[str, ...]) -> str:
@@ -426,7 +427,7 @@ def check_output(folder: str | Path, force: bool = False) -> None:
         if others:
             raise OutputError(
                 f"{out}: the folder is not empty and holds no template (e.g. {others[0]}); choose a new or empty "
-                "folder, or use --force to write model.toml and weights.npz into it anyway"
+                f"folder, or use {option('force', 'True')} to write model.toml and weights.npz into it anyway"
             )
 
 

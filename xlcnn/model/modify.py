@@ -6,7 +6,7 @@ made — then keeps each layer's weights whose shape is unchanged and starts the
 ``zoo.initial_weights``. The provenance says which layers were kept and which are random, so the Guide's model
 card never claims an accuracy the changed network does not have.
 
-Messages name the option as the command line spells it (``--filters 0: must be between 1 and 64``).
+Messages name the parameter (``filters 0: must be between 1 and 64``; the CLI says ``--filters 0``).
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 
 from xlcnn.errors import ModelError, OptionError
+from xlcnn.errors import option as param
 from xlcnn.model.spec import Architecture, ConvSpec, Model, PoolSpec, Provenance, Weights
 from xlcnn.model.templates import (
     MAX_FILTERS,
@@ -58,7 +59,7 @@ def _show(value: object, size: bool = False) -> str:
 
 def _whole(value: object, option: str, shown: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
-        raise OptionError(f"--{option} {shown}: must be whole numbers")
+        raise OptionError(f"{param(option)} {shown}: must be whole numbers")
     return value
 
 
@@ -66,14 +67,14 @@ def _size(size: Size) -> tuple[int, int]:
     shown = _show(size, size=True)
     if isinstance(size, tuple):
         if len(size) != 2:
-            raise OptionError(f"--size {shown}: give one side (N) or height and width (HxW)")
+            raise OptionError(f"{param('size')} {shown}: give one side (N) or height and width (HxW)")
         h, w = (_whole(v, "size", shown) for v in size)
         if not (1 <= h <= MAX_INPUT_SIDE and 1 <= w <= MAX_INPUT_SIDE):
-            raise OptionError(f"--size {shown}: the height and width must be between 1 and {MAX_INPUT_SIDE}")
+            raise OptionError(f"{param('size')} {shown}: the height and width must be between 1 and {MAX_INPUT_SIDE}")
         return h, w
     side = _whole(size, "size", shown)
     if not 1 <= side <= MAX_INPUT_SIDE:
-        raise OptionError(f"--size {shown}: must be between 1 and {MAX_INPUT_SIDE}")
+        raise OptionError(f"{param('size')} {shown}: must be between 1 and {MAX_INPUT_SIDE}")
     return side, side
 
 
@@ -83,17 +84,17 @@ def _per_block(option: str, value: PerBlock, blocks: int, model: Model) -> list[
     shown = _show(value)
     values = [value] if isinstance(value, int) else list(value)
     if not values:
-        raise OptionError(f"--{option}: give a whole number, or one per conv block")
+        raise OptionError(f"{param(option)}: give a whole number, or one per conv block")
     numbers = [_whole(v, option, shown) for v in values]
     bad = [v for v in numbers if not low <= v <= high]
     if bad:
         which = "must be" if len(numbers) == 1 else "each value must be"
-        raise OptionError(f"--{option} {shown}: {which} between {low} and {high}")
+        raise OptionError(f"{param(option)} {shown}: {which} between {low} and {high}")
     if len(numbers) == 1:
         return numbers * blocks
     if len(numbers) != blocks:
         plural = "block" if blocks == 1 else "blocks"
-        raise OptionError(f"--{option} {shown}: {len(numbers)} values, but model {model.name!r} has {blocks} conv "
+        raise OptionError(f"{param(option)} {shown}: {len(numbers)} values, but model {model.name!r} has {blocks} conv "
                           f"{plural}; give one value for all, or one per block")
     return numbers
 
@@ -119,7 +120,7 @@ def modify_model(
     an architecture whose workbook would not fit in a spreadsheet).
     """
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-        raise OptionError(f"--seed {seed}: must be a whole number, 0 or more")
+        raise OptionError(f"{param('seed')} {seed}: must be a whole number, 0 or more")
     arch = model.arch
     blocks = len(arch.blocks)
     spec = arch.input
@@ -164,7 +165,7 @@ def _check_fit(arch: Architecture, given: Mapping[str, object]) -> None:
     index, key, text = problem
     block = index // 3 + 1
     relevant = _SHAPES_KERNEL if key == "kernel" and block == 1 else _SHAPES_EARLIER
-    named = " ".join(f"--{option} {_show(given[option], option == 'size')}" for option in relevant
+    named = " ".join(f"{param(option)} {_show(given[option], option == 'size')}" for option in relevant
                      if given[option] is not None)
     raise OptionError(f"{named or 'the model'}: {text}")
 

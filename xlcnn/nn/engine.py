@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from xlcnn.errors import OptionError
+from xlcnn.errors import OptionError, option
 from xlcnn.model import names
 from xlcnn.model.spec import Model
 from xlcnn.nn.layers import conv, dense, flatten, pool, relu, softmax
@@ -84,7 +84,8 @@ def true_index_of(model: Model, true_label: str) -> int:
         return model.classes.index(true_label)
     except ValueError:
         known = ", ".join(model.classes)
-        raise OptionError(f"--label {true_label!r} is not a class of model {model.name!r} (one of: {known})") from None
+        raise OptionError(f"{option('label')} {true_label!r} is not a class of model {model.name!r} "
+                          f"(one of: {known})") from None
 
 
 def forward(image: np.ndarray, model: Model, true_label: str | None = None) -> Trace:
