@@ -10,8 +10,6 @@ The library comes first; the ``xlcnn`` command is a thin layer over these functi
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from xlcnn.book.build import build_workbook, modify_model
-from xlcnn.check.handout import write_handout
 from xlcnn.errors import (
     DatasetError,
     GnumericError,
@@ -31,12 +29,16 @@ from xlcnn.nn.engine import Trace, forward
 from xlcnn.version import __version__
 
 if TYPE_CHECKING:
+    from xlcnn.book.build import build_workbook, modify_model
+    from xlcnn.check.handout import write_handout
     from xlcnn.check.verify import verify_workbook
     from xlcnn.learn.train import train_model, write_template
 
-# Training and verification pull in more (openpyxl, the data sets); they load on first use.
-_LAZY = {"train_model": "xlcnn.learn.train", "write_template": "xlcnn.learn.train",
-         "verify_workbook": "xlcnn.check.verify"}
+# Writing, checking and training pull in more (XlsxWriter, openpyxl, the data sets); they load on first use,
+# so that the engine and the trainer import without the spreadsheet libraries.
+_LAZY = {"build_workbook": "xlcnn.book.build", "modify_model": "xlcnn.book.build",
+         "write_handout": "xlcnn.check.handout", "train_model": "xlcnn.learn.train",
+         "write_template": "xlcnn.learn.train", "verify_workbook": "xlcnn.check.verify"}
 
 
 def __getattr__(name: str) -> Any:
