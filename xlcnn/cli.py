@@ -36,6 +36,14 @@ def as_flag(name: str, value: str | None) -> str:
     return _FLAGS.get((name, value), "--" + name.replace("_", "-"))
 
 
+# Everything str.splitlines breaks a line at, written as its escape: a file name may hold any of them.
+_LINE_BREAKS = {ord(ch): ch.encode("unicode_escape").decode() for ch in "\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"}
+
+
+def _one_line(message: str) -> str:
+    return message.translate(_LINE_BREAKS)
+
+
 class _Group(click.Group):
     """Reports library errors as one ``Error: …`` line with exit code 1, never a traceback."""
 
@@ -43,9 +51,7 @@ class _Group(click.Group):
         try:
             return super().invoke(ctx)
         except XlcnnError as exc:
-            # One line, even when a file name holds a line break.
-            message = spell(exc.message, as_flag).replace("\r", "\\r").replace("\n", "\\n")
-            raise click.ClickException(message) from None
+            raise click.ClickException(_one_line(spell(exc.message, as_flag))) from None
         except KeyboardInterrupt:
             raise click.ClickException("interrupted; no file was left half-written") from None
         except OSError as exc:  # a file-system refusal the library did not foresee (a name too long, …)

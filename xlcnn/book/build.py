@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import io
 import os
-import secrets
-import stat
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -32,6 +30,7 @@ from xlcnn.book.stages.worked import default_choice
 from xlcnn.book.styles import Styles
 from xlcnn.book.texts import DEFAULT_LANGUAGE, Texts, load_texts
 from xlcnn.errors import OptionError, OutputError, one_line, option
+from xlcnn.files import write_atomically
 from xlcnn.image import fit_image, read_image
 from xlcnn.model import modify
 from xlcnn.model.spec import Architecture, FitMode, Model
@@ -118,7 +117,8 @@ def build_workbook(
     choice = check_worked(worked, net) if worked is not None else default_choice(trace, net)
     info = ImageInfo(image_path.name, source.size, mode, thumbnail(fitted))
     counted: list[int] = []
-    _write_atomically(out, lambda path: counted.append(write_book(path, layout, net, trace, texts, info, choice)))
+    write_atomically(out, _unwrapped(lambda path: counted.append(
+        write_book(path, layout, net, trace, texts, info, choice))))
     return BuildResult(out, net, trace, est, counted[0], choice, warnings)
 
 
@@ -153,47 +153,16 @@ def check_worked(choice: tuple[int, int, int], model: Model) -> tuple[int, int, 
     return choice
 
 
-def _write_atomically(out: Path, write: Callable[[Path], None]) -> None:
-    """Write through a temporary file in the same folder, renamed into place only when complete.
-
-    The temporary file is created like any new file (so it gets the usual permissions, not mkstemp's 0600), or
-    takes the permissions of the file it replaces. Whatever stops the writing — an error, a full disk, Ctrl+C —
-    the temporary file is removed and an earlier file at ``out`` is left as it was.
-    """
-    tmp = _temporary_file(out)
-    try:
+def _unwrapped(write: Callable[[Path], object]) -> Callable[[Path], None]:
+    """``write``, raising the OSError that XlsxWriter wraps in its FileCreateError (a full disk, …)."""
+    def run(path: Path) -> None:
         try:
-            if out.exists():
-                os.chmod(tmp, stat.S_IMODE(out.stat().st_mode))
-            write(tmp)
-            os.replace(tmp, out)
-        except (OSError, FileCreateError) as exc:
-            raise OutputError(f"{out}: cannot be written ({_reason(exc)})") from None
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+            write(path)
+        except FileCreateError as exc:
+            inner = exc.args[0] if exc.args else exc
+            raise inner if isinstance(inner, OSError) else OSError(one_line(str(inner))) from None
 
-
-def _temporary_file(out: Path) -> Path:
-    """A new, empty ``.<name>.<random>.xlsx.tmp`` beside ``out``, created with the process's umask."""
-    for _ in range(100):
-        tmp = out.parent / f".{out.stem}.{secrets.token_hex(4)}.xlsx.tmp"
-        try:
-            os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
-        except FileExistsError:
-            continue
-        except OSError as exc:
-            raise OutputError(f"{out}: cannot be written ({_reason(exc)})") from None
-        return tmp
-    raise OutputError(f"{out}: cannot be written (no free temporary file name in {out.parent})")
-
-
-def _reason(exc: BaseException) -> str:
-    """An OSError's own words ("No space left on device"), also when XlsxWriter wraps it."""
-    inner = exc.args[0] if isinstance(exc, FileCreateError) and exc.args else exc
-    if isinstance(inner, OSError) and inner.strerror:
-        return inner.strerror
-    return one_line(str(inner)) or type(inner).__name__
+    return run
 
 
 def write_book(path: Path, layout: Layout, model: Model, trace: Trace, texts: Texts, info: ImageInfo,

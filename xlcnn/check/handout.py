@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import os
-import shutil
 import tempfile
 from pathlib import Path
 
 from xlcnn.check.libreoffice import DEFAULT_TIMEOUT, to_pdf
 from xlcnn.errors import OutputError
+from xlcnn.files import write_atomically
 
 
 def write_handout(workbook: str | os.PathLike[str], pdf: str | os.PathLike[str] | None = None,
@@ -20,7 +20,12 @@ def write_handout(workbook: str | os.PathLike[str], pdf: str | os.PathLike[str] 
         raise OutputError(f"{target}: the folder {target.parent} does not exist")
     if target.is_dir():
         raise OutputError(f"{target}: is a directory; give a file name ending in .pdf")
-    with tempfile.TemporaryDirectory(prefix="xlcnn-pdf-", dir=target.parent) as tmp:
-        (made,) = to_pdf([book], Path(tmp), timeout)
-        shutil.move(made, target)
+
+    def write(tmp: Path) -> None:
+        # LibreOffice names its output after the workbook: it prints into a folder beside the target.
+        with tempfile.TemporaryDirectory(prefix="xlcnn-pdf-", dir=target.parent) as folder:
+            (made,) = to_pdf([book], Path(folder), timeout)
+            os.replace(made, tmp)
+
+    write_atomically(target, write)
     return target

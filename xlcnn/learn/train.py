@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import math
 import shlex
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -23,9 +22,10 @@ from pathlib import Path
 import numpy as np
 
 from xlcnn.errors import DatasetError, OptionError, OutputError, option
+from xlcnn.files import reason, write_atomically
 from xlcnn.learn.datasets import BuiltinDataset, Dataset, Warn, builtin, load_folder, split
 from xlcnn.model.spec import Architecture, Model, Provenance, Weights
-from xlcnn.model.templates import MODEL_FILE, WEIGHTS_FILE, load_model, save_model
+from xlcnn.model.templates import MODEL_FILE, WEIGHTS_FILE, load_model, model_toml, write_weights
 from xlcnn.model.zoo import ARCHITECTURES, initial_weights
 from xlcnn.nn.layers import conv, dense, flatten, pool, relu, softmax
 
@@ -440,13 +440,9 @@ def write_template(model: Model, folder: str | Path, force: bool = False) -> Pat
     check_output(folder, force)
     out = Path(folder)
     try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        # A fresh staging folder beside the output, so the rename below stays on one file system.
-        with tempfile.TemporaryDirectory(prefix=f".{out.name}.", suffix=".xlcnn-tmp", dir=out.parent) as tmp:
-            staging = save_model(model, Path(tmp))
-            out.mkdir(parents=True, exist_ok=True)
-            for name in (WEIGHTS_FILE, MODEL_FILE):
-                (staging / name).replace(out / name)
+        out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise OutputError(f"{out}: cannot be written ({exc.strerror or exc})") from None
+        raise OutputError(f"{out}: cannot be written ({reason(exc)})") from None
+    write_atomically(out / WEIGHTS_FILE, lambda tmp: write_weights(model, tmp))
+    write_atomically(out / MODEL_FILE, lambda tmp: tmp.write_text(model_toml(model), encoding="utf-8"))
     return out

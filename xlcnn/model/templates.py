@@ -104,9 +104,14 @@ def save_model(model: Model, folder: str | Path) -> Path:
     out = Path(folder)
     out.mkdir(parents=True, exist_ok=True)
     (out / MODEL_FILE).write_text(model_toml(model), encoding="utf-8")
-    with (out / WEIGHTS_FILE).open("wb") as fh:
-        np.savez(fh, **model.weights.as_npz_dict())  # type: ignore[arg-type]  # numpy's stub types **kwds badly
+    write_weights(model, out / WEIGHTS_FILE)
     return out
+
+
+def write_weights(model: Model, path: Path) -> None:
+    """``weights.npz``: every array of ``model`` under the names ``model.toml``'s layers imply."""
+    with path.open("wb") as fh:
+        np.savez(fh, **model.weights.as_npz_dict())  # type: ignore[arg-type]  # numpy's stub types **kwds badly
 
 
 def model_toml(model: Model) -> str:
