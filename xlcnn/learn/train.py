@@ -27,7 +27,8 @@ from xlcnn.learn.datasets import BuiltinDataset, Dataset, Warn, builtin, load_fo
 from xlcnn.model.spec import Architecture, Model, Provenance, Weights
 from xlcnn.model.templates import MODEL_FILE, WEIGHTS_FILE, load_model, model_toml, write_weights
 from xlcnn.model.zoo import ARCHITECTURES, initial_weights
-from xlcnn.nn.layers import conv, dense, flatten, pool, relu, softmax
+from xlcnn.nn import engine
+from xlcnn.nn.layers import softmax
 
 VALIDATION_SIZE = 1_000  # fresh images a built-in data set is validated on
 PHOTO_EPOCHS = 40  # photo folders are small, so they take more passes
@@ -72,69 +73,19 @@ def _as_input(images: np.ndarray) -> np.ndarray:
     return np.asarray(images, dtype=np.float64).transpose(0, 3, 1, 2)
 
 
-@dataclass(frozen=True, eq=False)
-class _Cache:
-    """What the backward pass needs from the forward pass."""
-
-    conv_in: tuple[np.ndarray, ...]
-    conv_out: tuple[np.ndarray, ...]
-    relu_out: tuple[np.ndarray, ...]
-    pooled_shape: tuple[int, ...]
-    flat: np.ndarray
-
-
-def _forward(arch: Architecture, weights: Weights, x: np.ndarray) -> tuple[np.ndarray, _Cache]:
-    """(N, 3, H, W) → probabilities (N, K), through exactly the engine's layers."""
-    ins, convs, relus = [], [], []
-    for block, w, b in zip(arch.blocks, weights.conv_w, weights.conv_b, strict=True):
-        scale = arch.input.scale if block.index == 1 else 1.0
-        c = conv.forward(x, w, b, block.conv.stride, block.conv.padding, scale)
-        r = relu.forward(c)
-        ins.append(x)
-        convs.append(c)
-        relus.append(r)
-        x = pool.forward(r, block.pool.size, block.pool.stride)
-    flat = flatten.forward(x)
-    _, _, _, p = softmax.forward(dense.forward(flat, weights.dense_w, weights.dense_b))
-    return p, _Cache(tuple(ins), tuple(convs), tuple(relus), x.shape, flat)
-
-
-def _backward(arch: Architecture, weights: Weights, cache: _Cache, p: np.ndarray, labels: np.ndarray) -> Weights:
-    """Gradients of the mean cross-entropy with respect to every weight, as a ``Weights``."""
-    dz = softmax.backward(p, labels)
-    dflat, dense_w, dense_b = dense.backward(dz, cache.flat, weights.dense_w)
-    dx = flatten.backward(dflat, cache.pooled_shape)
-    conv_w: list[np.ndarray] = []
-    conv_b: list[np.ndarray] = []
-    for block in reversed(arch.blocks):
-        k = block.index - 1
-        dr = pool.backward(dx, cache.relu_out[k], block.pool.size, block.pool.stride)
-        dc = relu.backward(dr, cache.conv_out[k])
-        scale = arch.input.scale if block.index == 1 else 1.0
-        grad_in, dw, db = conv.backward(
-            dc, cache.conv_in[k], weights.conv_w[k], block.conv.stride, block.conv.padding, scale,
-            input_grad=block.index > 1,
-        )
-        conv_w.insert(0, dw)
-        conv_b.insert(0, db)
-        if grad_in is not None:
-            dx = grad_in
-    return Weights(tuple(conv_w), tuple(conv_b), dense_w, dense_b)
-
-
 def loss_and_gradients(
     arch: Architecture, weights: Weights, images: np.ndarray, labels: np.ndarray
 ) -> tuple[float, Weights]:
     """Mean cross-entropy of a batch of raw (N, H, W, 3) images and its gradient for every weight."""
-    p, cache = _forward(arch, weights, _as_input(images))
-    loss = float(softmax.cross_entropy(p, labels).mean())
-    return loss, _backward(arch, weights, cache, p, labels)
+    batch = engine.run(arch, weights, _as_input(images))
+    loss = float(softmax.cross_entropy(batch.probs, labels).mean())
+    return loss, engine.gradients(arch, weights, batch, softmax.backward(batch.probs, labels))
 
 
 def predict(arch: Architecture, weights: Weights, images: np.ndarray, batch_size: int = 500) -> np.ndarray:
     """Class probabilities (N, K) for raw (N, H, W, 3) images, ``batch_size`` at a time."""
     parts = [
-        _forward(arch, weights, _as_input(images[i : i + batch_size]))[0]
+        engine.run(arch, weights, _as_input(images[i : i + batch_size])).probs
         for i in range(0, images.shape[0], batch_size)
     ]
     return np.concatenate(parts) if parts else np.zeros((0, len(arch.classes)))
@@ -214,9 +165,9 @@ def fit(
         for b in range(batches):
             index = order[b * config.batch_size : (b + 1) * config.batch_size]
             current = _unflat(params, len(arch.blocks))
-            p, cache = _forward(arch, current, _as_input(train.images[index]))
-            labels = train.labels[index]
-            grads = _backward(arch, current, cache, p, labels)
+            batch = engine.run(arch, current, _as_input(train.images[index]))
+            p, labels = batch.probs, train.labels[index]
+            grads = engine.gradients(arch, current, batch, softmax.backward(p, labels))
             adam.step(_flat(grads), _rate(config, (epoch - 1) * batches + b, steps))
             total_loss += float(softmax.cross_entropy(p, labels).sum())
             right += int((p.argmax(axis=1) == labels).sum())

@@ -22,7 +22,7 @@ import numpy as np
 
 from xlcnn.errors import OptionError, option
 from xlcnn.model import names
-from xlcnn.model.spec import Model
+from xlcnn.model.spec import Architecture, Block, Model, Weights
 from xlcnn.nn.layers import conv, dense, flatten, pool, relu, softmax
 
 
@@ -88,6 +88,65 @@ def true_index_of(model: Model, true_label: str) -> int:
                           f"(one of: {known})") from None
 
 
+def input_scale(arch: Architecture, block: Block) -> float:
+    """The factor on a block's window sums: the model's input scale on the first conv, 1 after it."""
+    return arch.input.scale if block.index == 1 else 1.0
+
+
+@dataclass(frozen=True, eq=False)
+class Batch:
+    """A batched forward pass: every stage of N inputs at once, and what the backward pass needs."""
+
+    conv_in: tuple[np.ndarray, ...]  # what each conv read, (N, C, H, W)
+    conv: tuple[np.ndarray, ...]  # each block's maps before ReLU, after it, after pooling
+    relu: tuple[np.ndarray, ...]
+    pool: tuple[np.ndarray, ...]
+    flatten: np.ndarray  # (N, D)
+    logits: np.ndarray  # (N, K)
+    max_logit: np.ndarray  # (N,)
+    exp: np.ndarray  # (N, K)
+    exp_sum: np.ndarray  # (N,)
+    probs: np.ndarray  # (N, K)
+
+
+def run(arch: Architecture, weights: Weights, x: np.ndarray) -> Batch:
+    """(N, 3, H, W) raw 0–255 values → every stage, through each layer's ``forward``."""
+    ins, convs, relus, pools = [], [], [], []
+    for block, w, b in zip(arch.blocks, weights.conv_w, weights.conv_b, strict=True):
+        c = conv.forward(x, w, b, block.conv.stride, block.conv.padding, input_scale(arch, block))
+        r = relu.forward(c)
+        ins.append(x)
+        x = pool.forward(r, block.pool.size, block.pool.stride)
+        convs.append(c)
+        relus.append(r)
+        pools.append(x)
+    flat = flatten.forward(x)
+    z = dense.forward(flat, weights.dense_w, weights.dense_b)
+    zmax, e, total, p = softmax.forward(z)
+    return Batch(tuple(ins), tuple(convs), tuple(relus), tuple(pools), flat, z, zmax, e, total, p)
+
+
+def gradients(arch: Architecture, weights: Weights, batch: Batch, dlogits: np.ndarray) -> Weights:
+    """∂L/∂ every weight and bias, given ∂L/∂logits (N, K): each layer's ``backward``, last layer first."""
+    dflat, dense_w, dense_b = dense.backward(dlogits, batch.flatten, weights.dense_w)
+    dx = flatten.backward(dflat, batch.pool[-1].shape)
+    conv_w: list[np.ndarray] = []
+    conv_b: list[np.ndarray] = []
+    for block in reversed(arch.blocks):
+        k = block.index - 1
+        dr = pool.backward(dx, batch.relu[k], block.pool.size, block.pool.stride)
+        dc = relu.backward(dr, batch.conv[k])
+        grad_in, dw, db = conv.backward(
+            dc, batch.conv_in[k], weights.conv_w[k], block.conv.stride, block.conv.padding,
+            input_scale(arch, block), input_grad=block.index > 1,
+        )
+        conv_w.insert(0, dw)
+        conv_b.insert(0, db)
+        if grad_in is not None:
+            dx = grad_in
+    return Weights(tuple(conv_w), tuple(conv_b), dense_w, dense_b)
+
+
 def forward(image: np.ndarray, model: Model, true_label: str | None = None) -> Trace:
     """Run ``model`` on ``image`` — (H, W, 3) uint8 or any real array of raw 0–255 values.
 
@@ -99,28 +158,20 @@ def forward(image: np.ndarray, model: Model, true_label: str | None = None) -> T
     if tuple(image.shape) != expected:
         raise OptionError(f"the image is {image.shape}, but model {model.name!r} takes {expected} (H, W, C)")
     x = np.asarray(image, dtype=np.float64).transpose(2, 0, 1)[None]
-    raw = x[0]
-    blocks = []
-    for block, w, b in zip(arch.blocks, weights.conv_w, weights.conv_b, strict=True):
-        scale = arch.input.scale if block.index == 1 else 1.0
-        c = conv.forward(x, w, b, block.conv.stride, block.conv.padding, scale)
-        r = relu.forward(c)
-        x = pool.forward(r, block.pool.size, block.pool.stride)
-        blocks.append(BlockTrace(c[0], r[0], x[0]))
-    flat = flatten.forward(x)
-    z = dense.forward(flat, weights.dense_w, weights.dense_b)
-    zmax, e, total, p = softmax.forward(z)
+    batch = run(arch, weights, x)
+    blocks = [BlockTrace(c[0], r[0], q[0]) for c, r, q in zip(batch.conv, batch.relu, batch.pool, strict=True)]
+    p = batch.probs
     predicted = int(np.argmax(p[0]))
     t = predicted if true_label is None else true_index_of(model, true_label)
     y = softmax.one_hot(np.array([t]), len(model.classes))
     return Trace(
-        input=raw,
+        input=x[0],
         blocks=tuple(blocks),
-        flatten=flat[0],
-        logits=z[0],
-        max_logit=float(zmax[0]),
-        exp=e[0],
-        exp_sum=float(total[0]),
+        flatten=batch.flatten[0],
+        logits=batch.logits[0],
+        max_logit=float(batch.max_logit[0]),
+        exp=batch.exp[0],
+        exp_sum=float(batch.exp_sum[0]),
         probs=p[0],
         predicted_index=predicted,
         true_index=t,
