@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-RTOL = 1e-12  # relative, DESIGN.md's promise
-ATOL = 1e-12  # absolute, for values near zero
+from xlcnn.check.verify import ATOL, RTOL  # DESIGN.md's promise, defined once
 
 
 def assert_stage_matches(name: str, got: object, expected: object, rtol: float = RTOL, atol: float = ATOL) -> None:

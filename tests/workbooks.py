@@ -14,6 +14,7 @@ import openpyxl
 from openpyxl.utils.cell import range_boundaries
 
 from xlcnn.check.recalc import engine
+from xlcnn.check.verify import ATOL, RTOL
 
 
 @dataclass
@@ -98,7 +99,7 @@ def poisoned(src: Path, dst: Path) -> int:
     return count
 
 
-def assert_recalculated_equals_cached(book: Book, recalc: Any, rtol: float = 1e-12, atol: float = 1e-12) -> int:
+def assert_recalculated_equals_cached(book: Book, recalc: Any, rtol: float = RTOL, atol: float = ATOL) -> int:
     """Every formula cell's recalculated value equals the value the builder cached; → cells checked."""
     cells = book.formula_cells()
     assert cells, f"{book.path}: no formula cells"

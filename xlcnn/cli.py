@@ -291,7 +291,7 @@ def train_command(photos: Path | None, dataset: str | None, output: Path, templa
     import contextlib
     import time
 
-    from xlcnn.learn.train import Progress, check_output, train_model, write_template
+    from xlcnn.learn.train import Progress, check_template_folder, train_model, write_template
 
     def warn(message: str) -> None:
         click.echo(f"Warning: {message}", err=True)
@@ -300,7 +300,7 @@ def train_command(photos: Path | None, dataset: str | None, output: Path, templa
         text = f"epoch {p.epoch}/{p.epochs}  loss {p.loss:.3f}  accuracy {p.accuracy:.1%}"
         return text if p.val_accuracy is None else f"{text}  validation {p.val_accuracy:.1%}"
 
-    check_output(output, force)
+    check_template_folder(output, force)
     started = time.monotonic()
     live = sys.stdout.isatty()  # a terminal gets a bar; a log (CI) a line per epoch
     with contextlib.ExitStack() as stack:

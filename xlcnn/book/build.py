@@ -53,7 +53,7 @@ class BuildResult:
     warnings: list[str] = field(default_factory=list)
 
 
-def check_output(output: Path, image: Path) -> None:
+def check_workbook_output(output: Path, image: Path) -> None:
     """Refuse an output path that cannot or must not be written, before any work is done."""
     if output.is_dir():
         raise OutputError(f"{output}: is a directory; give a file name ending in .xlsx")
@@ -103,7 +103,7 @@ def build_workbook(
     if isinstance(model, Model):
         validate_model(model)  # a template was checked as it loaded; a model made in code is checked here
     texts = load_texts(lang)
-    check_output(out, image_path)
+    check_workbook_output(out, image_path)
     layout = plan_layout(net.arch, teaching=True)
     limits.check_architecture(layout)  # before the image is read or the engine runs: a model too big is refused now
     source = read_image(image_path)

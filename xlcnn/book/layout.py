@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from enum import Enum, StrEnum
 from functools import cache
 
-from xlsxwriter.utility import xl_col_to_name
+from xlsxwriter.utility import quote_sheetname, xl_col_to_name
 
 from xlcnn.model.spec import Architecture
 
@@ -53,13 +53,6 @@ MAX_COLS = 16_384
 @cache
 def col_name(col: int) -> str:
     return str(xl_col_to_name(col))
-
-
-def quote_sheet(name: str) -> str:
-    """A sheet name as it must appear in a formula: quoted when it holds anything but letters/digits/_."""
-    if name.replace("_", "").isalnum() and not name[0].isdigit():
-        return name
-    return "'" + name.replace("'", "''") + "'"
 
 
 class SheetKind(StrEnum):
@@ -251,12 +244,12 @@ class Layout:
         """A cell or range of grid ``key`` as written in a formula on ``from_sheet``."""
         g = self.grids[key]
         text = g.cell(r0, c0, absolute) if r1 is None or c1 is None else g.range(r0, c0, r1, c1, absolute)
-        return text if g.sheet == from_sheet else f"{quote_sheet(g.sheet)}!{text}"
+        return text if g.sheet == from_sheet else f"{quote_sheetname(g.sheet)}!{text}"
 
     def prefix(self, key: str, from_sheet: str) -> str:
         """``'Sheet'!`` for grid ``key`` seen from ``from_sheet`` ('' on the same sheet)."""
         sheet = self.grids[key].sheet
-        return "" if sheet == from_sheet else quote_sheet(sheet) + "!"
+        return "" if sheet == from_sheet else quote_sheetname(sheet) + "!"
 
     def cells(self, key: str, from_sheet: str) -> CellRefs:
         """Fast single-cell references into grid ``key`` (border included) for a formula on ``from_sheet``."""
@@ -280,13 +273,13 @@ class Layout:
     def area(self, sheet: str, top: int, left: int, bottom: int, right: int, from_sheet: str) -> str:
         """An absolute range spanning several grids of ``sheet`` (for INDEX lookups across them)."""
         text = f"${col_name(left)}${top + 1}:${col_name(right)}${bottom + 1}"
-        return text if sheet == from_sheet else f"{quote_sheet(sheet)}!{text}"
+        return text if sheet == from_sheet else f"{quote_sheetname(sheet)}!{text}"
 
     def defined_names(self) -> Iterable[tuple[str, str]]:
         """(name, ``='Sheet'!$A$1:$B$2``) for every named grid."""
         for g in self.grids.values():
             if g.named:
-                yield g.key, f"={quote_sheet(g.sheet)}!{g.whole()}"
+                yield g.key, f"={quote_sheetname(g.sheet)}!{g.whole()}"
 
     # -------------------------------------------------------------------------------- planning
     # The stages plan themselves (xlcnn.book.stages.plan_layout): each adds its sheet and its grids here.

@@ -20,8 +20,9 @@ import openpyxl
 from openpyxl.formula.tokenizer import TokenizerError
 from openpyxl.utils.cell import range_boundaries
 from openpyxl.utils.exceptions import InvalidFileException
+from xlsxwriter.utility import quote_sheetname
 
-from xlcnn.book.layout import GUIDE, Layout, col_name, quote_sheet
+from xlcnn.book.layout import GUIDE, Layout, col_name
 from xlcnn.book.stages import plan_layout
 from xlcnn.book.texts import DEFAULT_LANGUAGE, Texts, available_languages
 from xlcnn.errors import ModelError, WorkbookError
@@ -34,7 +35,7 @@ Pos = tuple[int, int]  # (row, column), 1-based as in openpyxl and A1 references
 
 def cell_ref(sheet: str, row: int, col: int) -> str:
     """``'Conv 1'!B9``: a reference a user can paste into the Name Box (1-based row and column)."""
-    return f"{quote_sheet(sheet)}!{col_name(col - 1)}{row}"
+    return f"{quote_sheetname(sheet)}!{col_name(col - 1)}{row}"
 
 
 # ------------------------------------------------------------------------------------- reading the file

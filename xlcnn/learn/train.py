@@ -364,7 +364,7 @@ def _command(args: tuple[str, ...], template: str | Path, cfg: TrainConfig, outp
     return shlex.join(words)
 
 
-def check_output(folder: str | Path, force: bool = False) -> None:
+def check_template_folder(folder: str | Path, force: bool = False) -> None:
     """Refuse an output that training must not write into, before spending minutes on training.
 
     A missing or empty folder, or a template folder (it holds ``model.toml``), is fine: a template is
@@ -383,12 +383,12 @@ def check_output(folder: str | Path, force: bool = False) -> None:
 
 
 def write_template(model: Model, folder: str | Path, force: bool = False) -> Path:
-    """Save ``model`` into ``folder`` as a template (``model.toml`` + ``weights.npz``); see ``check_output``.
+    """Save ``model`` into ``folder`` as a template (``model.toml`` + ``weights.npz``); see ``check_template_folder``.
 
     Only those two files are written. Each is written beside its target first and renamed into place, so
     a failure never leaves a half-written file.
     """
-    check_output(folder, force)
+    check_template_folder(folder, force)
     out = Path(folder)
     try:
         out.mkdir(parents=True, exist_ok=True)
