@@ -127,8 +127,8 @@ def test_every_string_formats_with_dummy_values(code: str) -> None:
 def test_sheet_names_stay_english(code: str) -> None:
     """Links go to sheets by name, and sheet names are not translated."""
     english, translated = read(DEFAULT_LANGUAGE), read(code)
-    steps = [step.get("sheet") for step in translated["steps"]["list"]]
-    assert steps == [step["sheet"] for step in english["steps"]["list"]], f"{code}.toml steps.list sheets: {steps}"
+    steps = [step.get("stage") for step in translated["steps"]["list"]]
+    assert steps == [step["stage"] for step in english["steps"]["list"]], f"{code}.toml steps.list stages: {steps}"
     described = set(translated["guide"]["sheet_descriptions"])
     assert described == set(english["guide"]["sheet_descriptions"]), f"{code}.toml sheet_descriptions: {described}"
 
@@ -216,7 +216,7 @@ def books(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
 def test_a_chinese_build_writes_chinese_in_the_guide_and_the_stage_notes(books: dict[str, Any]) -> None:
     zh = load_texts("zh")
     guide = [text for (sheet, _), text in string_cells(books["zh"]).items() if sheet == "Guide"]
-    for text in (zh("guide.title"), zh("steps.title"), zh.raw("guide.sheet_descriptions")["Conv"],
+    for text in (zh("guide.title"), zh("steps.title"), zh.raw("guide.sheet_descriptions")["conv"],
                  zh.raw("steps.list")[0]["title"], zh.lines("guide.card")[0]):
         assert text in guide, text
     block = load_model("tiny").arch.blocks[0]

@@ -43,6 +43,7 @@ def pool_sheet(k: int) -> str:
 
 HEADER_ROWS = 7  # title, what it does, formula in words, shape, legend, parameters, blank
 LEFT = 1  # column A is a narrow margin
+TITLE = (0, LEFT)  # (row, column) of every sheet's title
 MAX_BAND_COLUMNS = 96  # grids wrap onto a new band of rows beyond this many columns
 GAP = 1  # empty columns/rows between grids
 
@@ -238,6 +239,10 @@ class Layout:
             if plan.name == name:
                 return plan
         raise KeyError(name)
+
+    def first_sheet(self, kind: SheetKind) -> SheetPlan:
+        """The first sheet of a kind (block 1's, for the per-block stages)."""
+        return next(plan for plan in self.sheets if plan.kind is kind)
 
     def ref(self, key: str, r0: int, c0: int, r1: int | None = None, c1: int | None = None,
             from_sheet: str = "", absolute: bool = False) -> str:

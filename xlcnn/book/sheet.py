@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from xlsxwriter.format import Format
 from xlsxwriter.worksheet import Worksheet
 
-from xlcnn.book.layout import HEADER_ROWS, LEFT, Grid, Layout, SheetPlan
+from xlcnn.book.layout import HEADER_ROWS, LEFT, TITLE, Grid, Layout, SheetPlan
 from xlcnn.book.styles import GRID_CELL_PX, GRID_COLUMN_WIDTH, GRID_ROW_HEIGHT, Styles
 from xlcnn.book.texts import Texts
 from xlcnn.model import names
@@ -238,7 +238,7 @@ def cached(value: float, error: str) -> float | str:
 
 def stage_header(content: SheetContent, ctx: BuildContext, title: str, lines: list[str]) -> None:
     """Row 0: the sheet's title; rows 1–4: what it does, its formula in words, shapes, colour legend."""
-    content.text(0, LEFT, title, ctx.styles.title)
+    content.text(*TITLE, title, ctx.styles.title)
     for i, line in enumerate(lines[: HEADER_ROWS - 3], start=1):
         if line:
             content.text(i, LEFT, line, ctx.styles.note)

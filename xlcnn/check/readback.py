@@ -22,7 +22,7 @@ from openpyxl.utils.cell import range_boundaries
 from openpyxl.utils.exceptions import InvalidFileException
 from xlsxwriter.utility import quote_sheetname
 
-from xlcnn.book.layout import GUIDE, Layout, col_name
+from xlcnn.book.layout import GUIDE, TITLE, Layout, col_name
 from xlcnn.book.stages import plan_layout
 from xlcnn.book.texts import DEFAULT_LANGUAGE, Texts, available_languages
 from xlcnn.errors import ModelError, WorkbookError
@@ -392,7 +392,7 @@ def _read_worked(r: Reader, arch: Architecture) -> tuple[int, int, int]:
 def _language(view: View) -> str:
     """The language the workbook was written in, recognised by the Guide's title (it shows in a few formulas)."""
     guide = view.sheets.get(GUIDE)
-    title = guide.cells.get((1, 2)) if guide else None
+    title = guide.cells.get((TITLE[0] + 1, TITLE[1] + 1)) if guide else None  # 1-based, as openpyxl counts
     for code in available_languages():
         if Texts(code)("guide.title") == title:
             return code

@@ -6,7 +6,7 @@ import io
 
 from xlsxwriter.worksheet import Worksheet
 
-from xlcnn.book.layout import GUIDE, LEFT, Grid, Holds, Layout, SheetKind, SheetPlan
+from xlcnn.book.layout import GUIDE, LEFT, TITLE, Grid, Holds, Layout, SheetKind, SheetPlan
 from xlcnn.book.sheet import BuildContext, SheetContent, cached, page_setup
 from xlcnn.book.stage import Stage
 from xlcnn.model import names
@@ -14,12 +14,6 @@ from xlcnn.version import __version__
 
 THUMBNAIL_PX = 168
 TEXT_CHARS = 95  # characters per line of the wide text column (width 100)
-
-
-def _sheet_family(name: str) -> str:
-    """'Conv 2' → 'Conv': the key of its one-line description."""
-    head, _, tail = name.rpartition(" ")
-    return head if tail.isdigit() else name
 
 
 def architecture_text(ctx: BuildContext) -> str:
@@ -74,7 +68,8 @@ def _steps(content: SheetContent, ctx: BuildContext, row: int) -> int:
     row += 1
     for step in t.raw("steps.list"):
         row += 2
-        content.link(row, LEFT, f"'{step['sheet']}'!A1", step["title"], st.link_bold)
+        sheet = ctx.layout.first_sheet(SheetKind(step["stage"]))  # block 1's, for the per-block stages
+        content.link(row, LEFT, f"'{sheet.name}'!A1", step["title"], st.link_bold)
         for key in ("what", "like", "try"):
             row += 1
             content.text(row, LEFT, str(labels[key]), st.label_top)
@@ -86,7 +81,7 @@ def guide_sheet(ctx: BuildContext, plan: SheetPlan) -> SheetContent:
     t, st, lay, name = ctx.texts, ctx.styles, ctx.layout, plan.name
     tr = ctx.trace
     content = SheetContent()
-    content.text(0, LEFT, t("guide.title"), st.title)
+    content.text(*TITLE, t("guide.title"), st.title)
     image_name = "—" if ctx.image is None else ctx.image.name
     content.text(1, LEFT, t("guide.subtitle", model_title=ctx.model.title, image_name=image_name), st.note)
 
@@ -107,7 +102,7 @@ def guide_sheet(ctx: BuildContext, plan: SheetPlan) -> SheetContent:
     for sheet in lay.sheets[1:]:
         row += 1
         content.link(row, LEFT, f"'{sheet.name}'!A1", sheet.name, st.link)
-        content.text(row, LEFT + 1, str(descriptions.get(_sheet_family(sheet.name), "")), st.text)
+        content.text(row, LEFT + 1, str(descriptions.get(sheet.kind.value, "")), st.text)
 
     row += 2
     content.text(row, LEFT, t("guide.how_title"), st.subtitle)
