@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from enum import Enum, StrEnum
+from enum import Enum
 from functools import cache
 
 from xlsxwriter.utility import quote_sheetname, xl_col_to_name
@@ -56,22 +56,12 @@ def col_name(col: int) -> str:
     return str(xl_col_to_name(col))
 
 
-class SheetKind(StrEnum):
-    """What a sheet shows: each kind is one stage module of ``xlcnn.book.stages``."""
+@dataclass(frozen=True)
+class SheetKind:
+    """What a sheet shows. Each stage module of ``xlcnn.book.stages`` declares its own
+    (``KIND = SheetKind("conv")``); the name is what the language files key their texts by."""
 
-    GUIDE = "guide"
-    IMAGE = "image"
-    INPUT = "input"
-    FILTERS = "filters"
-    CONV = "conv"
-    WORKED = "worked"
-    RELU = "relu"
-    POOL = "pool"
-    FLATTEN = "flatten"
-    DENSE = "dense"
-    SOFTMAX = "softmax"
-    LOSS = "loss"
-    SHAPES = "shapes"
+    name: str
 
 
 class Holds(Enum):
@@ -189,6 +179,7 @@ class SheetPlan:
     block: int = 0  # k for per-block sheets
     grids: list[Grid] = field(default_factory=list)
     square: bool = True  # grid sheets use square cells
+    break_above: int = 0  # printed page breaks fall this many rows above each band's grid titles
 
     @property
     def last_row(self) -> int:
@@ -240,9 +231,9 @@ class Layout:
                 return plan
         raise KeyError(name)
 
-    def first_sheet(self, kind: SheetKind) -> SheetPlan:
-        """The first sheet of a kind (block 1's, for the per-block stages)."""
-        return next(plan for plan in self.sheets if plan.kind is kind)
+    def first_sheet(self, kind: str) -> SheetPlan:
+        """The first sheet of the kind named ``kind`` (block 1's, for the per-block stages)."""
+        return next(plan for plan in self.sheets if plan.kind.name == kind)
 
     def ref(self, key: str, r0: int, c0: int, r1: int | None = None, c1: int | None = None,
             from_sheet: str = "", absolute: bool = False) -> str:
@@ -296,8 +287,9 @@ class Layout:
         plan.grids.append(grid)
         return grid
 
-    def add_sheet(self, name: str, kind: SheetKind, block: int = 0, square: bool = True) -> SheetPlan:
-        plan = SheetPlan(name, kind, block, square=square)
+    def add_sheet(self, name: str, kind: SheetKind, block: int = 0, square: bool = True,
+                  break_above: int = 0) -> SheetPlan:
+        plan = SheetPlan(name, kind, block, square=square, break_above=break_above)
         self.sheets.append(plan)
         return plan
 

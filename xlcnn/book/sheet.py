@@ -336,7 +336,7 @@ def print_setup(ws: Worksheet, ctx: BuildContext, plan: SheetPlan, columns: list
         tops = {g.title_row for g in plan.grids if g.rows > 1}
         breaks = sorted(tops - {min(tops, default=0)})
         if breaks:
-            ws.set_h_pagebreaks([b - (1 if plan.kind == "filters" else 0) for b in breaks][:1000])
+            ws.set_h_pagebreaks([b - plan.break_above for b in breaks][:1000])
     page_setup(ws, ctx, plan.name)
 
 

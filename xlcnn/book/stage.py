@@ -33,6 +33,7 @@ class Stage:
     repeat: Repeat = Repeat.ONCE
     teaching: bool = False  # only in teaching workbooks (the worked example, the Shapes table)
     mixed_formulas: Callable[[Layout], int] | None = None  # formulas in its grids of mixed content
+    checked_last: bool = False  # verify compares it after the rest (the Guide repeats the results)
 
     def formulas(self, layout: Layout, plan: SheetPlan) -> int:
         """How many formula cells the stage's sheet holds."""

@@ -37,7 +37,7 @@ from typing import Any
 import numpy as np
 
 from xlcnn.book.sheet import BuildContext
-from xlcnn.book.stages import EMITTERS
+from xlcnn.book.stages import BY_KIND, EMITTERS
 from xlcnn.book.styles import Styles
 from xlcnn.book.texts import Texts
 from xlcnn.check.libreoffice import DEFAULT_TIMEOUT
@@ -272,7 +272,7 @@ def expected_cells(back: ReadBack, trace: Trace) -> tuple[dict[str, dict[Pos, An
     first mismatch reported is where a fault starts rather than where it ends up.
     """
     ctx = BuildContext(back.layout, back.model, trace, Styles(_no_format), Texts(back.language), None, back.worked)
-    plans = sorted(back.layout.sheets, key=lambda plan: plan.kind == "guide")
+    plans = sorted(back.layout.sheets, key=lambda plan: BY_KIND[plan.kind].checked_last)
     out: dict[str, dict[Pos, Any]] = {}
     texts: dict[str, dict[Pos, str]] = {}
     with np.errstate(all="ignore"):  # edited pixels may be outside 0–255 for the Image sheet's colours

@@ -20,6 +20,8 @@ from xlcnn.model import names
 from xlcnn.model.spec import Architecture
 from xlcnn.nn.layers import conv
 
+KIND = SheetKind("conv")
+
 
 def input_keys(arch: Architecture, k: int) -> list[str]:
     """The grids conv ``k`` reads: the R, G, B pixel grids for the first layer, else pool k−1's maps."""
@@ -92,10 +94,10 @@ def conv_sheet(ctx: BuildContext, plan: SheetPlan) -> SheetContent:
 
 def plan(layout: Layout, k: int) -> None:
     filters, rows, cols = layout.arch.blocks[k - 1].conv_shape
-    sheet = layout.add_sheet(conv_sheet_name(k), SheetKind.CONV, k)
+    sheet = layout.add_sheet(conv_sheet_name(k), KIND, k)
     layout.add_grid(sheet, Grid(names.conv_stride(k), sheet.name, 5, 3, 1, 1, holds=Holds.SETTING))
     layout.add_grid(sheet, Grid(names.conv_pad(k), sheet.name, 5, 6, 1, 1, holds=Holds.SETTING))
     layout.add_maps(sheet, [names.conv_out(k, f) for f in range(1, filters + 1)], rows, cols, 0)
 
 
-STAGE = Stage(SheetKind.CONV, plan, conv_sheet, Repeat.PER_BLOCK)
+STAGE = Stage(KIND, plan, conv_sheet, Repeat.PER_BLOCK)

@@ -12,6 +12,8 @@ from xlcnn.model import names
 from xlcnn.nn.layers import dense
 from xlcnn.nn.layers.flatten import position
 
+KIND = SheetKind("dense")
+
 
 def dense_sheet(ctx: BuildContext, plan: SheetPlan) -> SheetContent:
     """Dense: class labels, biases and live logits on top; the weight matrix (flatten × classes) below."""
@@ -60,7 +62,7 @@ def dense_sheet(ctx: BuildContext, plan: SheetPlan) -> SheetContent:
 
 
 def plan(layout: Layout, k: int) -> None:
-    sheet = layout.add_sheet(DENSE, SheetKind.DENSE, square=False)
+    sheet = layout.add_sheet(DENSE, KIND, square=False)
     classes, n = len(layout.arch.classes), layout.arch.flatten_size
     top, left = HEADER_ROWS, LEFT + 1
     for key, row, rows, cols, named, holds in (
@@ -75,4 +77,4 @@ def plan(layout: Layout, k: int) -> None:
                                     named=named, holds=holds))
 
 
-STAGE = Stage(SheetKind.DENSE, plan, dense_sheet)
+STAGE = Stage(KIND, plan, dense_sheet)

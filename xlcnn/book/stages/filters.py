@@ -10,6 +10,8 @@ from xlcnn.book.stage import Repeat, Stage
 from xlcnn.book.styles import diverging_scale, number_format, symmetric_limit
 from xlcnn.model import names
 
+KIND = SheetKind("filters")
+
 
 def filters_sheet_content(ctx: BuildContext, plan: SheetPlan) -> SheetContent:
     """Filters k: each filter's kernels (one small grid per input channel) and its bias — all constants."""
@@ -47,7 +49,7 @@ def plan(layout: Layout, k: int) -> None:
     to the right."""
     block = layout.arch.blocks[k - 1]
     channels, filters, kernel = block.in_shape[0], block.conv.filters, block.conv.kernel
-    sheet = layout.add_sheet(filters_sheet(k), SheetKind.FILTERS, k)
+    sheet = layout.add_sheet(filters_sheet(k), KIND, k, break_above=1)  # above the filter's title
     y = HEADER_ROWS
     for f in range(1, filters + 1):
         x = LEFT
@@ -59,4 +61,4 @@ def plan(layout: Layout, k: int) -> None:
         y += 2 + kernel + GAP
 
 
-STAGE = Stage(SheetKind.FILTERS, plan, filters_sheet_content, Repeat.PER_BLOCK)
+STAGE = Stage(KIND, plan, filters_sheet_content, Repeat.PER_BLOCK)

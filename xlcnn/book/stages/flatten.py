@@ -12,6 +12,8 @@ from xlcnn.model import names
 from xlcnn.nn.layers import flatten
 from xlcnn.nn.layers.flatten import position
 
+KIND = SheetKind("flatten")
+
 
 def flatten_sheet(ctx: BuildContext, plan: SheetPlan) -> SheetContent:
     """Flatten: one row per pooled value — where it came from (map, row, column) and ``=<pool cell>``."""
@@ -51,7 +53,7 @@ def flatten_sheet(ctx: BuildContext, plan: SheetPlan) -> SheetContent:
 
 
 def plan(layout: Layout, k: int) -> None:
-    sheet = layout.add_sheet(FLATTEN, SheetKind.FLATTEN, square=False)
+    sheet = layout.add_sheet(FLATTEN, KIND, square=False)
     n = layout.arch.flatten_size
     # Columns B–E describe where each value came from (index, map, row, column); F holds it.
     layout.add_grid(sheet, Grid("flatten_source", FLATTEN, HEADER_ROWS + 1, LEFT, n, 4, named=False,
@@ -59,4 +61,4 @@ def plan(layout: Layout, k: int) -> None:
     layout.add_grid(sheet, Grid(names.FLATTEN, FLATTEN, HEADER_ROWS + 1, LEFT + 4, n, 1, holds=Holds.FORMULAS))
 
 
-STAGE = Stage(SheetKind.FLATTEN, plan, flatten_sheet)
+STAGE = Stage(KIND, plan, flatten_sheet)

@@ -15,6 +15,8 @@ from xlcnn.version import __version__
 THUMBNAIL_PX = 168
 TEXT_CHARS = 95  # characters per line of the wide text column (width 100)
 
+KIND = SheetKind("guide")
+
 
 def architecture_text(ctx: BuildContext) -> str:
     t, arch = ctx.texts, ctx.model.arch
@@ -68,7 +70,7 @@ def _steps(content: SheetContent, ctx: BuildContext, row: int) -> int:
     row += 1
     for step in t.raw("steps.list"):
         row += 2
-        sheet = ctx.layout.first_sheet(SheetKind(step["stage"]))  # block 1's, for the per-block stages
+        sheet = ctx.layout.first_sheet(str(step["stage"]))  # block 1's, for the per-block stages
         content.link(row, LEFT, f"'{sheet.name}'!A1", step["title"], st.link_bold)
         for key in ("what", "like", "try"):
             row += 1
@@ -102,7 +104,7 @@ def guide_sheet(ctx: BuildContext, plan: SheetPlan) -> SheetContent:
     for sheet in lay.sheets[1:]:
         row += 1
         content.link(row, LEFT, f"'{sheet.name}'!A1", sheet.name, st.link)
-        content.text(row, LEFT + 1, str(descriptions.get(sheet.kind.value, "")), st.text)
+        content.text(row, LEFT + 1, str(descriptions.get(sheet.kind.name, "")), st.text)
 
     row += 2
     content.text(row, LEFT, t("guide.how_title"), st.subtitle)
@@ -137,10 +139,10 @@ def guide_sheet(ctx: BuildContext, plan: SheetPlan) -> SheetContent:
 
 
 def plan(layout: Layout, k: int) -> None:
-    sheet = layout.add_sheet(GUIDE, SheetKind.GUIDE, square=False)
+    sheet = layout.add_sheet(GUIDE, KIND, square=False)
     # Live summary cells: prediction, its probability, true label, loss (column C of rows 4–7).
     for i, key in enumerate(("guide_predicted", "guide_probability", "guide_true_label", "guide_loss")):
         layout.add_grid(sheet, Grid(key, GUIDE, 3 + i, 2, 1, 1, named=False, holds=Holds.FORMULAS))
 
 
-STAGE = Stage(SheetKind.GUIDE, plan, guide_sheet)
+STAGE = Stage(KIND, plan, guide_sheet, checked_last=True)

@@ -13,6 +13,8 @@ from xlcnn.book.stage import Stage
 MAX_IMAGE_COLOURS = 4096
 QUANTUM = 17  # 255 / 17 = 15: sixteen levels per channel, at most 4,096 colours
 
+KIND = SheetKind("image")
+
 
 def image_colours(pixels: np.ndarray) -> tuple[np.ndarray, bool]:
     """The colours to paint: the pixels themselves, or quantised to 16 levels if there are too many."""
@@ -48,8 +50,8 @@ def image_sheet(ctx: BuildContext, plan: SheetPlan) -> SheetContent:
 
 def plan(layout: Layout, k: int) -> None:
     spec = layout.arch.input
-    sheet = layout.add_sheet(IMAGE, SheetKind.IMAGE)
+    sheet = layout.add_sheet(IMAGE, KIND)
     layout.add_grid(sheet, Grid("image_pixels", IMAGE, HEADER_ROWS + 1, LEFT, spec.height, spec.width, named=False))
 
 
-STAGE = Stage(SheetKind.IMAGE, plan, image_sheet)
+STAGE = Stage(KIND, plan, image_sheet)

@@ -10,6 +10,8 @@ from xlcnn.book.stage import Stage
 from xlcnn.book.styles import channel_scale
 from xlcnn.model import names
 
+KIND = SheetKind("input")
+
 
 def input_sheet(ctx: BuildContext, plan: SheetPlan) -> SheetContent:
     t, st, lay = ctx.texts, ctx.styles, ctx.layout
@@ -46,11 +48,11 @@ def input_sheet(ctx: BuildContext, plan: SheetPlan) -> SheetContent:
 
 def plan(layout: Layout, k: int) -> None:
     arch = layout.arch
-    sheet = layout.add_sheet(INPUT, SheetKind.INPUT)
+    sheet = layout.add_sheet(INPUT, KIND)
     if arch.input.scale != 1.0:
         layout.add_grid(sheet, Grid(names.INPUT_SCALE, INPUT, 5, 5, 1, 1, holds=Holds.SETTING))
     h, w = arch.input.height, arch.input.width
     layout.add_maps(sheet, list(names.INPUT), h, w, arch.blocks[0].conv.padding, holds=Holds.NUMBERS)
 
 
-STAGE = Stage(SheetKind.INPUT, plan, input_sheet)
+STAGE = Stage(KIND, plan, input_sheet)

@@ -13,6 +13,8 @@ from xlcnn.book.stages.softmax import row_labels
 from xlcnn.model import names
 from xlcnn.nn.layers import softmax
 
+KIND = SheetKind("loss")
+
 
 def loss_sheet(ctx: BuildContext, plan: SheetPlan) -> SheetContent:
     """Loss: the true label (a dropdown), one-hot y, and cross-entropy three ways that must agree."""
@@ -61,7 +63,7 @@ def loss_sheet(ctx: BuildContext, plan: SheetPlan) -> SheetContent:
 
 
 def plan(layout: Layout, k: int) -> None:
-    sheet = layout.add_sheet(LOSS, SheetKind.LOSS, square=False)
+    sheet = layout.add_sheet(LOSS, KIND, square=False)
     classes, top, left = len(layout.arch.classes), HEADER_ROWS, LEFT + 1
     rows = [(names.TRUE_LABEL, 1, True), ("loss_labels", classes, False), ("loss_probs", classes, True),
             ("one_hot", classes, True), ("loss_nll_terms", classes, True), ("loss_kl_terms", classes, True),
@@ -72,4 +74,4 @@ def plan(layout: Layout, k: int) -> None:
             layout.add_grid(sheet, Grid(key, LOSS, top + i, left, 1, cols, named=named, holds=holds))
 
 
-STAGE = Stage(SheetKind.LOSS, plan, loss_sheet)
+STAGE = Stage(KIND, plan, loss_sheet)

@@ -19,6 +19,8 @@ from xlcnn.book.styles import activation_limit, number_format, sequential_scale
 from xlcnn.model import names
 from xlcnn.nn.layers import pool
 
+KIND = SheetKind("pool")
+
 
 def _formula(relu: WindowRefs, i: int, j: int) -> str:
     return pool.formula(relu.ref(i, j))
@@ -60,10 +62,10 @@ def plan(layout: Layout, k: int) -> None:
     blocks = layout.arch.blocks
     filters, rows, cols = blocks[k - 1].pool_shape
     next_pad = blocks[k].conv.padding if k < len(blocks) else 0
-    sheet = layout.add_sheet(pool_sheet_name(k), SheetKind.POOL, k)
+    sheet = layout.add_sheet(pool_sheet_name(k), KIND, k)
     layout.add_grid(sheet, Grid(names.pool_size(k), sheet.name, 5, 3, 1, 1, holds=Holds.SETTING))
     layout.add_grid(sheet, Grid(names.pool_stride(k), sheet.name, 5, 6, 1, 1, holds=Holds.SETTING))
     layout.add_maps(sheet, [names.pool_out(k, f) for f in range(1, filters + 1)], rows, cols, next_pad)
 
 
-STAGE = Stage(SheetKind.POOL, plan, pool_sheet, Repeat.PER_BLOCK)
+STAGE = Stage(KIND, plan, pool_sheet, Repeat.PER_BLOCK)

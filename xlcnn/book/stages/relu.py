@@ -12,6 +12,8 @@ from xlcnn.book.styles import activation_limit, number_format, sequential_scale
 from xlcnn.model import names
 from xlcnn.nn.layers import relu
 
+KIND = SheetKind("relu")
+
 
 def _formula(conv: CellRefs, i: int, j: int) -> str:
     return relu.formula(conv.ref(i, j))
@@ -41,8 +43,8 @@ def relu_sheet(ctx: BuildContext, plan: SheetPlan) -> SheetContent:
 
 def plan(layout: Layout, k: int) -> None:
     filters, rows, cols = layout.arch.blocks[k - 1].conv_shape
-    sheet = layout.add_sheet(relu_sheet_name(k), SheetKind.RELU, k)
+    sheet = layout.add_sheet(relu_sheet_name(k), KIND, k)
     layout.add_maps(sheet, [names.relu_out(k, f) for f in range(1, filters + 1)], rows, cols, 0)
 
 
-STAGE = Stage(SheetKind.RELU, plan, relu_sheet, Repeat.PER_BLOCK)
+STAGE = Stage(KIND, plan, relu_sheet, Repeat.PER_BLOCK)

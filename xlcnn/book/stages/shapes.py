@@ -24,6 +24,8 @@ SHAPE_COLUMNS = ("shape_c_in", "shape_h_in", "shape_w_in", "shape_kernel", "shap
                  "shape_c", "shape_h", "shape_w", "shape_values_in", "shape_values", "shape_weights", "shape_formulas")
 SHAPE_NAMES = ("shape_c", "shape_h", "shape_w", "shape_values", "shape_weights", "shape_formulas")
 
+KIND = SheetKind("shapes")
+
 
 @dataclass(frozen=True)
 class ShapeRow:
@@ -182,7 +184,7 @@ def _information_panel(content: SheetContent, ctx: BuildContext, name: str) -> N
 
 def plan(layout: Layout, k: int) -> None:
     """One table row per layer: sizes in, hyper-parameters, live sizes out, counts; below, the panel."""
-    sheet = layout.add_sheet(SHAPES, SheetKind.SHAPES, square=False)
+    sheet = layout.add_sheet(SHAPES, KIND, square=False)
     rows = 1 + 3 * len(layout.arch.blocks) + 3  # input, (conv, relu, pool) × k, flatten, dense, softmax
     for i, key in enumerate(SHAPE_COLUMNS):
         layout.add_grid(sheet, Grid(key, SHAPES, HEADER_ROWS + 1, LEFT + 1 + i, rows, 1, named=key in SHAPE_NAMES))
@@ -196,4 +198,4 @@ def table_formulas(layout: Layout) -> int:
     return sum(isinstance(cell, str) for row in shape_rows(layout, SHAPES) for cell, _ in row.cells.values())
 
 
-STAGE = Stage(SheetKind.SHAPES, plan, shapes_sheet, teaching=True, mixed_formulas=table_formulas)
+STAGE = Stage(KIND, plan, shapes_sheet, teaching=True, mixed_formulas=table_formulas)

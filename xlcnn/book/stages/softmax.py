@@ -11,6 +11,8 @@ from xlcnn.book.styles import sequential_scale
 from xlcnn.model import names
 from xlcnn.nn.layers import softmax
 
+KIND = SheetKind("softmax")
+
 
 def row_labels(content: SheetContent, ctx: BuildContext, grids: list[Grid | None], texts: list[str]) -> None:
     for grid, text in zip(grids, texts, strict=False):
@@ -56,7 +58,7 @@ def softmax_sheet(ctx: BuildContext, plan: SheetPlan) -> SheetContent:
 
 
 def plan(layout: Layout, k: int) -> None:
-    sheet = layout.add_sheet(SOFTMAX, SheetKind.SOFTMAX, square=False)
+    sheet = layout.add_sheet(SOFTMAX, KIND, square=False)
     classes, top, left = len(layout.arch.classes), HEADER_ROWS, LEFT + 1
     rows = [("softmax_labels", classes, False), ("softmax_logits", classes, True), ("softmax_max", 1, True),
             ("softmax_exp", classes, True), ("softmax_sum", 1, True), (names.PROBS, classes, True),
@@ -65,4 +67,4 @@ def plan(layout: Layout, k: int) -> None:
         layout.add_grid(sheet, Grid(key, SOFTMAX, top + i, left, 1, cols, named=named, holds=Holds.FORMULAS))
 
 
-STAGE = Stage(SheetKind.SOFTMAX, plan, softmax_sheet)
+STAGE = Stage(KIND, plan, softmax_sheet)

@@ -34,6 +34,8 @@ from xlcnn.nn.layers.conv import pad
 
 CHECK_TOLERANCE = "1E-9"
 
+KIND = SheetKind("worked")
+
 
 def default_choice(trace: Trace, model: Model) -> tuple[int, int, int]:
     """Map 1's strongest cell (1-based map, row, column): a place where the filter found something.
@@ -221,7 +223,7 @@ def plan(layout: Layout, k: int) -> None:
     """
     block = layout.arch.blocks[0]
     kernel, channels, filters = block.conv.kernel, block.in_shape[0], block.conv.filters
-    sheet = layout.add_sheet(WORKED, SheetKind.WORKED, 1)
+    sheet = layout.add_sheet(WORKED, KIND, 1)
     for i, key in enumerate(("worked_map", "worked_row", "worked_col")):
         layout.add_grid(sheet, Grid(key, WORKED, 5, 4 + 5 * i, 1, 1, holds=Holds.SETTING))
     y = HEADER_ROWS
@@ -241,4 +243,4 @@ def plan(layout: Layout, k: int) -> None:
         layout.add_grid(sheet, Grid(key, WORKED, HEADER_ROWS + 2, right + 1 + i, filters, 1, holds=Holds.NUMBERS))
 
 
-STAGE = Stage(SheetKind.WORKED, plan, worked_sheet, Repeat.FIRST_BLOCK, teaching=True)
+STAGE = Stage(KIND, plan, worked_sheet, Repeat.FIRST_BLOCK, teaching=True)
