@@ -70,7 +70,7 @@ def record_cells(model: Model, image: Path) -> list[tuple[str, list[tuple[str, t
     sheets = []
     for plan in layout.sheets:
         recorder = CallRecorder()
-        EMITTERS[plan.kind](ctx, plan).replay(recorder)  # type: ignore[arg-type]
+        EMITTERS[plan.kind.name](ctx, plan).replay(recorder)  # type: ignore[arg-type]
         sheets.append((plan.name, recorder.calls))
     scratch.fileclosed = True
     return sheets

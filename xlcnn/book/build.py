@@ -192,7 +192,7 @@ def _write_in(path: Path, scratch: str, layout: Layout, model: Model, trace: Tra
         ctx = BuildContext(layout, model, trace, styles, texts, info, worked)
         sheets = []
         for plan in layout.sheets:
-            content = EMITTERS[plan.kind](ctx, plan)
+            content = EMITTERS[plan.kind.name](ctx, plan)
             sheets.append(wb.add_worksheet(plan.name, worksheet_class=worksheet_class))
             content.write(sheets[-1])
         for name, ref in layout.defined_names():

@@ -278,7 +278,7 @@ def expected_cells(back: ReadBack, trace: Trace) -> tuple[dict[str, dict[Pos, An
     with np.errstate(all="ignore"):  # edited pixels may be outside 0–255 for the Image sheet's colours
         for plan in plans:
             recorder = Recorder()
-            EMITTERS[plan.kind](ctx, plan).replay(recorder)
+            EMITTERS[plan.kind.name](ctx, plan).replay(recorder)
             if recorder.formulas:
                 out[plan.name], texts[plan.name] = recorder.formulas, recorder.texts
     return out, texts

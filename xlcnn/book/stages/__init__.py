@@ -41,8 +41,9 @@ STAGES: tuple[Stage, ...] = (
     shapes.STAGE,
 )
 
-# Each sheet kind's emitter. A dict (not a lookup through STAGES) so that a test can stand in for one.
-EMITTERS: dict[SheetKind, SheetBuilder] = {stage.kind: stage.emit for stage in STAGES}
+# Each sheet kind's emitter, by the kind's name. A dict (not a lookup through STAGES) so that a test can stand
+# in for one.
+EMITTERS: dict[str, SheetBuilder] = {stage.kind.name: stage.emit for stage in STAGES}
 BY_KIND: dict[SheetKind, Stage] = {stage.kind: stage for stage in STAGES}
 
 
