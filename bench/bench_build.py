@@ -1,4 +1,4 @@
-"""Benchmark: building the default workbook against its floor, and everything DESIGN.md budgets.
+"""Benchmark: building the default workbook against its floor, and every budget the README states.
 
     python bench/bench_build.py            # about two minutes
     python bench/bench_build.py --quick    # fewer runs

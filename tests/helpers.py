@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from xlcnn.check.verify import ATOL, RTOL  # DESIGN.md's promise, defined once
+from xlcnn.check.verify import ATOL, RTOL  # the promise in docs/architecture.md, defined once
 
 
 def assert_stage_matches(name: str, got: object, expected: object, rtol: float = RTOL, atol: float = ATOL) -> None:

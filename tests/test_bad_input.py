@@ -522,7 +522,7 @@ def test_slow_workbooks_get_a_warning() -> None:
 
 
 def test_the_benchmark_network_is_allowed_with_a_warning() -> None:
-    """A 128×128 input with 16 filters (the budget in DESIGN.md) fits, and is slow enough to warn about."""
+    """A 128×128 input with 16 filters (the README's budget) fits, and is slow enough to warn about."""
     arch = modify_model(load_model("default"), size=128, filters=16).arch
     warnings = limits.check_architecture(plan_layout(arch, teaching=True))
     assert len(warnings) == 1 and warnings[0].startswith("the workbook has 753,886 formulas")

@@ -283,7 +283,7 @@ ALLOWED_FUNCTIONS = {"SUMPRODUCT", "SUM", "MAX", "EXP", "LN", "INDEX", "MATCH", 
 
 
 def test_formulas_use_only_functions_every_spreadsheet_has(tmp_path: Path) -> None:
-    """DESIGN.md's subset, no array formulas, MATCH always exact, and the spreadsheets' length limit."""
+    """The function subset of docs/architecture.md, no array formulas, MATCH always exact, and the spreadsheets' length limit."""
     import re
 
     for name in list_templates():

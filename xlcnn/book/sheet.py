@@ -54,7 +54,7 @@ class CellSink(Protocol):
 
 Emit = Callable[[CellSink, int], None]
 
-# The only functions xlcnn's formulas use (DESIGN.md: they work alike in Excel 2010+, LibreOffice and
+# The only functions xlcnn's formulas use (docs/architecture.md: they work alike in Excel 2010+, LibreOffice and
 # Google Sheets). A formula calling anything else goes through XlsxWriter's full rewriting.
 OUR_FUNCTIONS = ("SUMPRODUCT", "SUM", "MAX", "EXP", "LN", "INDEX", "MATCH", "IF", "INT")
 _OTHER_FUNCTION = re.compile(r"(?<![A-Za-z0-9_.])(?!(?:" + "|".join(OUR_FUNCTIONS) + r")\()[A-Za-z_][A-Za-z0-9_.]*\(")

@@ -1,6 +1,6 @@
 """Reading an xlcnn workbook back: the file as openpyxl sees it, and the model, image and choices in it.
 
-Everything is read through the workbook's defined names (DESIGN.md §3), so a student's edits count. The
+Everything is read through the workbook's defined names (docs/architecture.md), so a student's edits count. The
 architecture is inferred from the names and their shapes, and every named grid must sit where xlcnn's
 ``Layout`` puts it; anything else is a one-line ``WorkbookError`` naming the cell or the name at fault.
 """

@@ -2,7 +2,7 @@
 the CNN computes.
 
 1. **Read back.** The inputs, weights, biases, hyper-parameters, labels and true label are read through the
-   workbook's defined names (DESIGN.md §3), so a student's edits count (``xlcnn.check.readback``). The
+   workbook's defined names (docs/architecture.md), so a student's edits count (``xlcnn.check.readback``). The
    architecture is inferred from the names and their shapes, and every named grid must sit where xlcnn's
    ``Layout`` puts it.
 2. **Expect.** The NumPy engine runs on what was read, and the workbook's own sheet emitters are replayed
@@ -11,7 +11,7 @@ the CNN computes.
 3. **Recalculate.** LibreOffice Calc recalculates the file with a profile that forces recalculation
    (``xlcnn.check.libreoffice``); openpyxl reads the results. Every expected formula cell must still hold a
    formula, and its recalculated value must equal the engine's: ``|got − expected| ≤ 1e-12 + 1e-12·|expected|``
-   (DESIGN.md's promise). Results are grouped by stage (sheet), in pipeline order.
+   (the promise in docs/architecture.md). Results are grouped by stage (sheet), in pipeline order.
 4. **Caches.** The values cached in the file itself — what Protected View, previews and pandas show — are
    compared with the same expected values, and reported as a separate verdict.
 
@@ -56,7 +56,7 @@ from xlcnn.check.recalc import DEFAULT_ENGINE, Engine, engine
 from xlcnn.errors import Spelling, SpreadsheetEngineError, WorkbookError, as_parameter
 from xlcnn.nn.engine import Trace, forward
 
-RTOL = 1e-12  # relative, DESIGN.md's promise
+RTOL = 1e-12  # relative: the promise in docs/architecture.md
 ATOL = 1e-12  # absolute, for values near zero
 MAX_LISTED = 10  # bad cells named in a report, per kind
 
@@ -228,7 +228,7 @@ class Recorder:
 
     Constants, text, links and row heights are not what verify checks. The workbook is written with
     ``strings_to_formulas`` off, so ``write_formula`` is the only way a formula gets in; array formulas,
-    which DESIGN.md rules out, have no method here, so an emitter calling one fails loudly.
+    which docs/architecture.md rules out, have no method here, so an emitter calling one fails loudly.
     """
 
     def __init__(self) -> None:

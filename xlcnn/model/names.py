@@ -1,4 +1,4 @@
-"""The defined-name contract (DESIGN.md §3): every block of a workbook carries a workbook-level name that a
+"""The defined-name contract (docs/architecture.md): every block of a workbook carries a workbook-level name that a
 user can type in the Name Box and a program can read without knowing the layout. This module is its one
 definition: the builders below make every name, and ``parse`` is the one way to read one back.
 
