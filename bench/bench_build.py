@@ -28,11 +28,11 @@ from xlsxwriter.workbook import Workbook
 from xlsxwriter.worksheet import Worksheet
 
 import xlcnn
-from xlcnn.book import build as wbmod
 from xlcnn.book.sheet import BuildContext, FormulaSheet, ImageInfo
 from xlcnn.book.stages import EMITTERS, plan_layout
 from xlcnn.book.stages.worked import default_choice
 from xlcnn.book.styles import Styles
+from xlcnn.book.texts import load_texts
 from xlcnn.check.libreoffice import recalculate
 from xlcnn.image import load_image
 from xlcnn.model.spec import Architecture, ConvSpec, Model, PoolSpec, Provenance
@@ -65,7 +65,7 @@ def record_cells(model: Model, image: Path) -> list[tuple[str, list[tuple[str, t
     trace = xlcnn.forward(pixels, model)
     layout = plan_layout(model.arch, teaching=True)
     scratch = Workbook(io.BytesIO(), {"in_memory": True})
-    ctx = BuildContext(layout, model, trace, Styles(scratch.add_format), wbmod.load_texts("en"),
+    ctx = BuildContext(layout, model, trace, Styles(scratch.add_format), load_texts("en"),
                        ImageInfo(image.name, (200, 200), "crop", b""), default_choice(trace, model))
     sheets = []
     for plan in layout.sheets:

@@ -233,8 +233,10 @@ def test_fast_formula_sheet_writes_exactly_what_xlsxwriter_writes(tmp_path: Path
     """FormulaSheet skips XlsxWriter's future-function rewriting; the files must not differ at all."""
     from xlsxwriter.worksheet import Worksheet
 
-    from xlcnn.book import build as wbmod
+    from xlcnn.book.build import thumbnail, write_book
+    from xlcnn.book.sheet import ImageInfo
     from xlcnn.book.stages import plan_layout
+    from xlcnn.book.texts import load_texts
 
     image = picture(tmp_path / "picture.png")
     fast = tmp_path / "fast.xlsx"
@@ -243,8 +245,8 @@ def test_fast_formula_sheet_writes_exactly_what_xlsxwriter_writes(tmp_path: Path
     model, trace = result.model, result.trace
     layout = plan_layout(model.arch, teaching=True)
     fitted = trace.input.transpose(1, 2, 0).astype(np.uint8)
-    info = wbmod.ImageInfo(image.name, (64, 48), "crop", wbmod.thumbnail(fitted))
-    wbmod.write_book(stock, layout, model, trace, wbmod.load_texts("en"), info, result.worked,
+    info = ImageInfo(image.name, (64, 48), "crop", thumbnail(fitted))
+    write_book(stock, layout, model, trace, load_texts("en"), info, result.worked,
                      worksheet_class=Worksheet)
     assert fast.read_bytes() == stock.read_bytes()
     assert result.formulas == len(Book.open(fast).formula_cells())
@@ -283,7 +285,8 @@ ALLOWED_FUNCTIONS = {"SUMPRODUCT", "SUM", "MAX", "EXP", "LN", "INDEX", "MATCH", 
 
 
 def test_formulas_use_only_functions_every_spreadsheet_has(tmp_path: Path) -> None:
-    """The function subset of docs/architecture.md, no array formulas, MATCH always exact, and the spreadsheets' length limit."""
+    """The function subset of docs/architecture.md, no array formulas, MATCH always exact, and the spreadsheets'
+    length limit."""
     import re
 
     for name in list_templates():
