@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import re
+import signal
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -44,12 +45,34 @@ def _one_line(message: str) -> str:
     return message.translate(_LINE_BREAKS)
 
 
+class _Terminated(BaseException):
+    """SIGTERM or SIGHUP arrived. A BaseException, like KeyboardInterrupt, so that every ``finally`` and
+    ``except BaseException`` on the way out runs: temporary files removed, spreadsheet engines stopped."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+def _on_termination(signum: int, frame: object) -> None:
+    for sig in TERMINATION_SIGNALS:  # a second signal must not cut the clean-up short
+        signal.signal(sig, signal.SIG_IGN)
+    raise _Terminated(signum)
+
+
+TERMINATION_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
+
+
 class _Group(click.Group):
     """Reports library errors as one ``Error: …`` line with exit code 1, never a traceback."""
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
+        except _Terminated as exc:
+            name = signal.Signals(exc.signum).name
+            click.echo(f"Error: stopped by {name}; no file was left half-written", err=True)
+            raise click.exceptions.Exit(128 + exc.signum) from None
         except XlcnnError as exc:
             raise click.ClickException(_one_line(spell(exc.message, as_flag))) from None
         except KeyboardInterrupt:
@@ -337,4 +360,7 @@ def train_command(photos: Path | None, dataset: str | None, output: Path, templa
 
 
 def main() -> None:
+    """The ``xlcnn`` command: termination signals clean up like Ctrl+C, then exit with 128 + the signal."""
+    for sig in TERMINATION_SIGNALS:
+        signal.signal(sig, _on_termination)
     cli(prog_name="xlcnn")
