@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import secrets
 import stat
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from xlcnn.errors import OutputError, one_line
@@ -55,3 +55,51 @@ def reason(exc: BaseException) -> str:
     if isinstance(exc, OSError) and exc.strerror:
         return exc.strerror
     return one_line(str(exc)) or type(exc).__name__
+
+
+def replace_together(writers: Mapping[Path, Callable[[Path], object]]) -> None:
+    """Write several files so that either all of them are replaced or none is (a template's model.toml and
+    weights.npz must match).
+
+    Every new file is written whole beside its target first; then each existing target is moved aside, the
+    new files renamed into place, and the old ones deleted. If any step fails, the targets that were moved
+    aside come back, and the new files are removed.
+    """
+    fresh: dict[Path, Path] = {}
+    aside: dict[Path, Path] = {}
+    placed: list[Path] = []
+    try:
+        for out, write in writers.items():
+            fresh[out] = temporary_file(out)
+            write(fresh[out])
+        for out in writers:
+            if out.exists():
+                spare = temporary_file(out)
+                try:
+                    os.replace(out, spare)
+                except BaseException:
+                    spare.unlink(missing_ok=True)
+                    raise
+                aside[out] = spare
+        for out, tmp in fresh.items():
+            os.replace(tmp, out)
+            placed.append(out)
+    except BaseException as exc:
+        _undo(fresh, aside, placed)
+        if isinstance(exc, OSError):
+            out = next(iter(writers))
+            raise OutputError(f"{out.parent}: cannot be written ({reason(exc)}); the files there are as they "
+                              "were") from None
+        raise
+    for old in aside.values():
+        old.unlink(missing_ok=True)
+
+
+def _undo(fresh: Mapping[Path, Path], aside: Mapping[Path, Path], placed: list[Path]) -> None:
+    """Put back what ``replace_together`` moved aside, and remove what it wrote."""
+    for out in placed:
+        out.unlink(missing_ok=True)
+    for out, old in aside.items():
+        os.replace(old, out)
+    for tmp in fresh.values():
+        tmp.unlink(missing_ok=True)

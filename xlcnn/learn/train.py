@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from xlcnn.errors import DatasetError, OptionError, OutputError, option
-from xlcnn.files import reason, write_atomically
+from xlcnn.files import reason, replace_together
 from xlcnn.learn.datasets import BuiltinDataset, Dataset, Warn, builtin, load_folder, split
 from xlcnn.model.spec import Architecture, Model, Provenance, Weights
 from xlcnn.model.templates import MODEL_FILE, WEIGHTS_FILE, load_model, model_toml, write_weights
@@ -383,10 +383,11 @@ def check_template_folder(folder: str | Path, force: bool = False) -> None:
 
 
 def write_template(model: Model, folder: str | Path, force: bool = False) -> Path:
-    """Save ``model`` into ``folder`` as a template (``model.toml`` + ``weights.npz``); see ``check_template_folder``.
+    """Save ``model`` into ``folder`` as a template (``model.toml`` + ``weights.npz``); see
+    ``check_template_folder``.
 
-    Only those two files are written. Each is written beside its target first and renamed into place, so
-    a failure never leaves a half-written file.
+    Only those two files are written, and they are replaced together or not at all: a failure (a full disk,
+    an immutable file) leaves an earlier template in the folder as it was, and loadable.
     """
     check_template_folder(folder, force)
     out = Path(folder)
@@ -394,6 +395,6 @@ def write_template(model: Model, folder: str | Path, force: bool = False) -> Pat
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise OutputError(f"{out}: cannot be written ({reason(exc)})") from None
-    write_atomically(out / WEIGHTS_FILE, lambda tmp: write_weights(model, tmp))
-    write_atomically(out / MODEL_FILE, lambda tmp: tmp.write_text(model_toml(model), encoding="utf-8"))
+    replace_together({out / WEIGHTS_FILE: lambda tmp: write_weights(model, tmp),
+                      out / MODEL_FILE: lambda tmp: tmp.write_text(model_toml(model), encoding="utf-8")})
     return out
