@@ -18,6 +18,7 @@ from xlcnn import write_handout
 from xlcnn.book.build import build_workbook, modify_model
 from xlcnn.book.texts import DEFAULT_LANGUAGE
 from xlcnn.check.libreoffice import DEFAULT_TIMEOUT, find_soffice
+from xlcnn.check.programs import MAX_TIMEOUT
 from xlcnn.check.recalc import DEFAULT_ENGINE, ENGINES
 from xlcnn.errors import XlcnnError, spell
 from xlcnn.model.modify import Size
@@ -173,8 +174,8 @@ def build_command(image: Path, output: Path | None, model_name: str, label: str 
 @cli.command("verify")
 @click.argument("workbook", type=click.Path(path_type=Path))
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON instead of a table.")
-@click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=DEFAULT_TIMEOUT, show_default=True,
-              metavar="SECONDS", help="Stop the spreadsheet engine if it takes longer than this.")
+@click.option("--timeout", callback=lambda ctx, param, value: _seconds(value), default=str(DEFAULT_TIMEOUT),
+              show_default=True, metavar="SECONDS", help="Stop the spreadsheet engine if it takes longer than this.")
 @click.option("--no-cache-check", is_flag=True,
               help="Do not check the values cached in the file (e.g. one saved by openpyxl, which stores none).")
 @click.option("--engine", "engine", type=click.Choice(sorted(ENGINES)), default=DEFAULT_ENGINE, show_default=True,
@@ -199,17 +200,34 @@ def verify_command(workbook: Path, as_json: bool, timeout: float, no_cache_check
     _show_verification(report, as_json=as_json, quiet=False)
 
 
+def _shown(value: str) -> str:
+    """A value as a message quotes it: repr (so that control characters show), cut short if long."""
+    return repr(value) if len(value) <= 40 else repr(value[:40]) + f"… ({len(value):,} characters)"
+
+
 def _cell(value: str | None) -> tuple[int, int, int] | None:
     """``MAP,ROW,COL`` → three whole numbers (a usage error otherwise)."""
     if value is None:
         return None
     parts = value.replace(" ", "").split(",")
-    if len(parts) != 3 or not all(p.isdigit() for p in parts):
-        raise click.BadParameter(f"{value!r} is not MAP,ROW,COL (three whole numbers, e.g. 1,14,14)")
+    # ASCII digits only: str.isdigit also takes "²", which int() refuses; six digits are more than any map has.
+    if len(parts) != 3 or not all(re.fullmatch(r"[0-9]{1,6}", p) for p in parts):
+        raise click.BadParameter(f"{_shown(value)} is not MAP,ROW,COL (three whole numbers, e.g. 1,14,14)")
     return int(parts[0]), int(parts[1]), int(parts[2])
 
 
-_WHOLE = re.compile(r"^\s*[+-]?\d+\s*$")
+def _seconds(value: str) -> float:
+    """A time limit: a number of seconds above 0 and at most a day (a usage error otherwise)."""
+    try:
+        seconds = float(value)
+    except ValueError:
+        raise click.BadParameter(f"{_shown(value)} is not a number of seconds") from None
+    if not 0 < seconds <= MAX_TIMEOUT:  # refuses nan and inf too
+        raise click.BadParameter(f"{_shown(value)}: give a number of seconds above 0 and at most {MAX_TIMEOUT:,.0f}")
+    return seconds
+
+
+_WHOLE = re.compile(r"^\s*[+-]?[0-9]+\s*$")
 
 
 def _whole(text: str) -> int | None:
@@ -217,7 +235,7 @@ def _whole(text: str) -> int | None:
     if not _WHOLE.match(text):
         return None
     if len(text.strip()) > 100:
-        raise click.BadParameter(f"{text.strip()[:20]}… has {len(text.strip())} characters: far too large a number")
+        raise click.BadParameter(f"{text.strip()[:20]}… has {len(text.strip()):,} characters: far too large a number")
     return int(text)
 
 
@@ -227,7 +245,7 @@ def _ints(value: str | None) -> tuple[int, ...] | None:
         return None
     numbers = [_whole(part) for part in value.split(",")]
     if not all(n is not None for n in numbers):
-        raise click.BadParameter(f"{value!r} is not a whole number or a list of them (e.g. 8 or 4,8)")
+        raise click.BadParameter(f"{_shown(value)} is not a whole number or a list of them (e.g. 8 or 4,8)")
     return tuple(n for n in numbers if n is not None)
 
 
@@ -240,7 +258,7 @@ def _size(value: str | None) -> Size | None:
         return parts[0]
     if len(parts) == 2 and parts[0] is not None and parts[1] is not None:
         return parts[0], parts[1]
-    raise click.BadParameter(f"{value!r} is not N or HxW (whole numbers, e.g. 64 or 48x64)")
+    raise click.BadParameter(f"{_shown(value)} is not N or HxW (whole numbers, e.g. 64 or 48x64)")
 
 
 def _show_verification(report: VerifyReport, as_json: bool, quiet: bool) -> None:

@@ -28,6 +28,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from xlcnn.errors import ImageError, OptionError, one_line, option
 from xlcnn.model.spec import FIT_MODES, FitMode
+from xlcnn.model.templates import MAX_INPUT_SIDE
 
 RESAMPLE = Image.Resampling.LANCZOS
 
@@ -167,12 +168,23 @@ def _centre_box(w: int, h: int, width: int, height: int) -> tuple[int, int, int,
     return (0, top, w, top + keep)
 
 
-def fit_image(img: Image.Image, height: int, width: int, fit: FitMode = "crop") -> np.ndarray:
-    """Bring an RGB image to height × width by ``fit`` → (height, width, 3) uint8."""
+def check_fit(height: int, width: int, fit: str) -> None:
+    """A target size (whole numbers from 1 to MAX_INPUT_SIDE) and a fit mode the library can use."""
     if fit not in FIT_MODES:
         raise OptionError(f"{option('fit')} {fit!r} is not one of {', '.join(FIT_MODES)}")
+    for name, side in (("height", height), ("width", width)):
+        if isinstance(side, bool) or not isinstance(side, int):
+            raise TypeError(f"the image {name} must be a whole number, not {type(side).__name__}")
     if min(height, width) < 1:
         raise OptionError(f"the image size must be at least 1×1 (height×width), not {height}×{width}")
+    if max(height, width) > MAX_INPUT_SIDE:  # a network's input, not a poster: memory stays bounded
+        raise OptionError(f"the image size must be at most {MAX_INPUT_SIDE}×{MAX_INPUT_SIDE} (height×width), "
+                          f"not {height}×{width}")
+
+
+def fit_image(img: Image.Image, height: int, width: int, fit: FitMode = "crop") -> np.ndarray:
+    """Bring an RGB image to height × width by ``fit`` → (height, width, 3) uint8."""
+    check_fit(height, width, fit)
     size = (width, height)
     if fit == "crop":
         # Crop first, then resize: resizing with a box (as ImageOps.fit does) lets Lanczos read pixels
@@ -190,4 +202,7 @@ def fit_image(img: Image.Image, height: int, width: int, fit: FitMode = "crop") 
 
 def load_image(path: str | os.PathLike[str], size: tuple[int, int], fit: FitMode = "crop") -> np.ndarray:
     """Read ``path`` and fit it to ``size`` = (height, width) → (height, width, 3) uint8 RGB."""
+    if not isinstance(size, tuple | list) or len(size) != 2:
+        raise TypeError(f"size must be (height, width), not {size!r:.40}")
+    check_fit(size[0], size[1], fit)  # before the file is read
     return fit_image(read_image(path).rgb, size[0], size[1], fit)

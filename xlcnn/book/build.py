@@ -29,13 +29,13 @@ from xlcnn.book.stages.image import image_colours
 from xlcnn.book.stages.worked import default_choice
 from xlcnn.book.styles import Styles
 from xlcnn.book.texts import DEFAULT_LANGUAGE, Texts, load_texts
-from xlcnn.errors import OptionError, OutputError, one_line, option
+from xlcnn.errors import ModelError, OptionError, OutputError, one_line, option
 from xlcnn.files import write_atomically
 from xlcnn.image import fit_image, read_image
 from xlcnn.model import modify
 from xlcnn.model.spec import Architecture, FitMode, Model
 from xlcnn.model.templates import load_model, validate_model
-from xlcnn.nn.engine import Trace, forward
+from xlcnn.nn.engine import Trace, first_overflow, forward
 from xlcnn.version import __version__
 
 # A fixed creation time keeps two builds of the same input byte-for-byte alike.
@@ -98,7 +98,8 @@ def build_workbook(
     the explanations; ``worked`` the conv-1 cell (map, row, column, from 1) that the worked example
     expands (default: map 1's strongest cell).
     """
-    image_path, out = Path(image), Path(output)
+    image_path, out = _path("image", image), _path("output", output)
+    _check_types(model, label, fit, lang, worked)
     net = model if isinstance(model, Model) else load_model(model)
     if isinstance(model, Model):
         validate_model(model)  # a template was checked as it loaded; a model made in code is checked here
@@ -114,12 +115,36 @@ def build_workbook(
     est = limits.estimate(layout, len(np.unique(colours.reshape(-1, 3), axis=0)))
     warnings = limits.check(est)
     trace = forward(fitted, net, label)
+    overflow = first_overflow(trace)
+    if overflow is not None:
+        raise ModelError(f"model {net.name!r} overflows on {image_path}: {overflow} holds values too large for a "
+                         "spreadsheet (infinite or not a number); its weights or input scale are too large")
     choice = check_worked(worked, net) if worked is not None else default_choice(trace, net)
     info = ImageInfo(image_path.name, source.size, mode, thumbnail(fitted))
     counted: list[int] = []
     write_atomically(out, _unwrapped(lambda path: counted.append(
         write_book(path, layout, net, trace, texts, info, choice))))
     return BuildResult(out, net, trace, est, counted[0], choice, warnings)
+
+
+def _path(name: str, value: object) -> Path:
+    if not isinstance(value, str | os.PathLike):
+        raise TypeError(f"{name} must be a path (str or os.PathLike), not {type(value).__name__}")
+    return Path(value)
+
+
+def _check_types(model: object, label: object, fit: object, lang: object, worked: object) -> None:
+    """The library's arguments, each of the type it must be: a TypeError naming the one that is not."""
+    if not isinstance(model, str | os.PathLike | Model):
+        raise TypeError(f"model must be a template name, a folder or a Model, not {type(model).__name__}")
+    for name, value in (("label", label), ("fit", fit)):
+        if value is not None and not isinstance(value, str):
+            raise TypeError(f"{name} must be a string or None, not {type(value).__name__}")
+    if not isinstance(lang, str):
+        raise TypeError(f"lang must be a language code (a string), not {type(lang).__name__}")
+    if worked is not None and not (isinstance(worked, tuple | list) and len(worked) == 3 and all(
+            isinstance(v, int) and not isinstance(v, bool) for v in worked)):
+        raise TypeError(f"worked must be three whole numbers (map, row, column), not {worked!r:.40}")
 
 
 def modify_model(

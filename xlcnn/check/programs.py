@@ -8,12 +8,25 @@ import subprocess
 import time
 from pathlib import Path
 
-from xlcnn.errors import XlcnnError, one_line
+from xlcnn.errors import OptionError, XlcnnError, one_line, option
+
+MAX_TIMEOUT = 86_400.0  # a day: longer is no limit at all, and beyond what the selectors underneath can wait
+
+
+def check_timeout(timeout: object) -> float:
+    """A time limit in seconds: a real number above 0 and at most a day."""
+    if isinstance(timeout, bool) or not isinstance(timeout, int | float):
+        raise TypeError(f"timeout must be a number of seconds, not {type(timeout).__name__}")
+    if not 0 < timeout <= MAX_TIMEOUT:  # also refuses nan, which compares false with everything
+        raise OptionError(f"{option('timeout')} {timeout:g}: must be a number of seconds above 0 and at most "
+                          f"{MAX_TIMEOUT:,.0f}")
+    return float(timeout)
 
 
 def run_program(args: list[str], timeout: float, home: Path, what: str, error: type[XlcnnError]) -> None:
     """Run ``args`` with ``home`` as its HOME, in a session of its own; raise ``error`` naming ``what``
     (e.g. "LibreOffice") when it cannot start, fails, or takes longer than ``timeout`` seconds."""
+    timeout = check_timeout(timeout)
     env = {**os.environ, "HOME": str(home)}  # keeps the program's caches and settings out of the user's home
     env.pop("SAL_USE_VCLPLUGIN", None)
     started = time.monotonic()
@@ -27,7 +40,7 @@ def run_program(args: list[str], timeout: float, home: Path, what: str, error: t
             _, err = proc.communicate(timeout=timeout)
         except subprocess.TimeoutExpired:
             _kill(proc)
-            raise error(f"{what} did not finish within {timeout:.0f} s and was stopped") from None
+            raise error(f"{what} did not finish within {timeout:g} s and was stopped") from None
         except BaseException:
             _kill(proc)
             raise

@@ -323,6 +323,13 @@ def _check_options(
     photos: object, dataset: object, epochs: int | None, seed: int, learning_rate: float | None,
     batch_size: int | None, train_size: int | None, val_split: float,
 ) -> None:
+    wholes = {"epochs": epochs, "seed": seed, "batch_size": batch_size, "train_size": train_size}
+    for name, value in wholes.items():
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
+            raise TypeError(f"{name} must be a whole number, not {type(value).__name__}")
+    for name, number in (("learning_rate", learning_rate), ("val_split", val_split)):
+        if number is not None and (isinstance(number, bool) or not isinstance(number, int | float)):
+            raise TypeError(f"{name} must be a number, not {type(number).__name__}")
     if (photos is None) == (dataset is None):
         raise OptionError(f"give either a folder of photos or a built-in data set ({option('dataset')}), "
                           "not both or neither")
@@ -330,7 +337,7 @@ def _check_options(
         raise OptionError(f"{option('epochs')} must be at least 1, not {epochs}")
     if seed < 0:
         raise OptionError(f"{option('seed')} must be 0 or more, not {seed}")
-    if learning_rate is not None and not 0 < learning_rate <= 1:
+    if learning_rate is not None and not 0 < learning_rate <= 1:  # nan is refused too
         raise OptionError(f"{option('learning_rate')} must be above 0 and at most 1, not {learning_rate}")
     if batch_size is not None and batch_size < 1:
         raise OptionError(f"{option('batch_size')} must be at least 1, not {batch_size}")

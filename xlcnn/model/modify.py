@@ -82,7 +82,7 @@ def _per_block(option: str, value: PerBlock, blocks: int, model: Model) -> list[
     """One value for every conv block, or one per block; each within the option's range."""
     low, high = RANGES[option]
     shown = _show(value)
-    values = [value] if isinstance(value, int) else list(value)
+    values = list(value) if isinstance(value, list | tuple) else [value]  # 8.0 is one (wrong) value, not a list
     if not values:
         raise OptionError(f"{param(option)}: give a whole number, or one per conv block")
     numbers = [_whole(v, option, shown) for v in values]

@@ -77,6 +77,18 @@ class Trace:
         return out
 
 
+def first_overflow(trace: Trace) -> str | None:
+    """The first stage (by contract name) holding a value that is not a finite number, or None.
+
+    A finite but huge weight or scale (1e308) overflows float64 on the way: a spreadsheet would show errors,
+    and an .xlsx cannot store inf or nan as a value. (An infinite *loss* is fine: it is −ln of a probability
+    that underflowed to 0, and the workbook shows LN's error for it.)"""
+    for name, values in trace.stages().items():
+        if name != names.LOSS and not np.isfinite(values).all():
+            return name
+    return None
+
+
 def true_index_of(model: Model, true_label: str) -> int:
     """The index of ``true_label`` among the model's classes (exactly: the spreadsheet's dropdown offers
     them as they are)."""
@@ -110,7 +122,15 @@ class Batch:
 
 
 def run(arch: Architecture, weights: Weights, x: np.ndarray) -> Batch:
-    """(N, 3, H, W) raw 0–255 values → every stage, through each layer's ``forward``."""
+    """(N, 3, H, W) raw 0–255 values → every stage, through each layer's ``forward``.
+
+    Values that overflow become inf or nan silently (no RuntimeWarning on the user's terminal): callers
+    that need finite stages check them (``first_overflow``)."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        return _run(arch, weights, x)
+
+
+def _run(arch: Architecture, weights: Weights, x: np.ndarray) -> Batch:
     ins, convs, relus, pools = [], [], [], []
     for block, w, b in zip(arch.blocks, weights.conv_w, weights.conv_b, strict=True):
         c = conv.forward(x, w, b, block.conv.stride, block.conv.padding, input_scale(arch, block))
