@@ -4,6 +4,9 @@ output, in bounded time."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -167,3 +170,23 @@ def test_a_short_timeout_prints_as_given(tmp_path: Path) -> None:
     result = CliRunner().invoke(cli, ["verify", str(book), "--timeout", "0.01"], env={"XLCNN_SOFFICE": str(script)})
     assert result.exit_code == 1
     assert result.stderr == f"Error: {book}: LibreOffice did not finish within 0.01 s and was stopped\n"
+
+
+def test_a_full_temporary_folder_is_not_blamed_on_the_output(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def full(*args: object, **kwargs: object) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr("xlcnn.book.build.tempfile.TemporaryDirectory", full)
+    out = tmp_path / "out.xlsx"
+    result = run("build", CIRCLE, "-o", out, "--model", "tiny")
+    assert result.exit_code == 1
+    assert result.stderr == (f"Error: the temporary folder {tempfile.gettempdir()}: cannot be written (No space left "
+                             "on device); free some space there or set TMPDIR to another folder\n")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_stray_library_warnings_do_not_reach_the_terminal(tmp_path: Path) -> None:
+    """The command itself (not CliRunner, which keeps the test's warning filters) silences them."""
+    script = "import warnings, xlcnn.cli as c; c._quiet_warnings(); warnings.warn('stray', UserWarning); print('ok')"
+    done = subprocess.run([sys.executable, "-W", "default", "-c", script], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0 and done.stdout == "ok\n" and done.stderr == ""

@@ -9,6 +9,7 @@ import json
 import re
 import signal
 import sys
+import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -377,8 +378,15 @@ def train_command(photos: Path | None, dataset: str | None, output: Path, templa
         click.echo(f"Build a workbook with it: xlcnn build IMAGE --model {shown}")
 
 
+def _quiet_warnings() -> None:
+    """Library warnings (numpy's RuntimeWarning, openpyxl's UserWarning about a style) mean nothing to the
+    user of the command, whose every problem is an ``Error:`` line; developers see them in the tests."""
+    warnings.simplefilter("ignore")
+
+
 def main() -> None:
     """The ``xlcnn`` command: termination signals clean up like Ctrl+C, then exit with 128 + the signal."""
+    _quiet_warnings()
     for sig in TERMINATION_SIGNALS:
         signal.signal(sig, _on_termination)
     cli(prog_name="xlcnn")

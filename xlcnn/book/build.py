@@ -30,7 +30,7 @@ from xlcnn.book.stages.worked import default_choice
 from xlcnn.book.styles import Styles
 from xlcnn.book.texts import DEFAULT_LANGUAGE, Texts, load_texts
 from xlcnn.errors import ModelError, OptionError, OutputError, one_line, option
-from xlcnn.files import write_atomically
+from xlcnn.files import reason, write_atomically
 from xlcnn.image import fit_image, read_image
 from xlcnn.model import modify
 from xlcnn.model.spec import Architecture, FitMode, Model
@@ -197,8 +197,18 @@ def write_book(path: Path, layout: Layout, model: Model, trace: Trace, texts: Te
     ``FormulaSheet``."""
     # Constant-memory mode flushes each row as the next begins: memory stays flat however big the image. The
     # rows go to XlsxWriter's temporary files, kept in a folder of our own that is removed whatever happens.
-    with tempfile.TemporaryDirectory(prefix="xlcnn-", ignore_cleanup_errors=True) as scratch:
+    with _scratch_folder() as scratch:
         return _write_in(path, scratch, layout, model, trace, texts, info, worked, worksheet_class)
+
+
+def _scratch_folder() -> tempfile.TemporaryDirectory[str]:
+    """A new folder in the temporary folder; when it cannot be made, the error is about that folder, not the
+    output file."""
+    try:
+        return tempfile.TemporaryDirectory(prefix="xlcnn-", ignore_cleanup_errors=True)
+    except OSError as exc:
+        raise OutputError(f"the temporary folder {tempfile.gettempdir()}: cannot be written ({reason(exc)}); free "
+                          "some space there or set TMPDIR to another folder") from None
 
 
 def _write_in(path: Path, scratch: str, layout: Layout, model: Model, trace: Trace, texts: Texts, info: ImageInfo,
