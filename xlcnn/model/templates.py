@@ -3,17 +3,25 @@
 Loading checks everything a workbook will rely on and raises ``ModelError`` with the file and the field
 at fault: the layer sequence, positive sizes, shapes that agree layer to layer, finite weights of the
 right shapes (never unpickled), and class labels that are unique, non-empty and safe to MATCH on.
+
+A model.toml may be hostile: every check runs in bounded time and memory (the file's size, the depth of its
+keys and the length of a scale's text are bounded before anything expensive runs), every parser failure becomes
+one line, and a value echoed in a message is cut to ``MAX_SHOWN`` characters.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import datetime
 import math
 import os
 import re
+import sys
 import tomllib
+import unicodedata
 import zipfile
 import zlib
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
@@ -48,7 +56,16 @@ MAX_BLOCKS = 6
 MAX_CLASSES = 50
 MAX_LABEL_LENGTH = 60
 
-_NUMBER = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?%?$")
+# Limits on model.toml itself, checked before anything expensive runs: a hostile file costs little time and memory.
+MAX_TOML_BYTES = 256 * 1024  # a real model.toml is a few kilobytes; tomllib parses 256 KiB of anything in < 0.5 s
+MAX_KEY_PARTS = 32  # a.b.c = 1 or [a.b.c]: model.toml needs 2, and tomllib's cost grows with the square of them
+MAX_SCALE_CHARS = 40  # "1/255", "0.00392156862745098", the longest repr of a float (23): all far shorter
+MAX_SCALE_EXPONENT = 400  # no text of 40 characters with an exponent beyond ±400 is a positive finite float64
+MAX_SHOWN = 60  # a value echoed in a message is cut to this many characters
+
+TOP_LEVEL_KEYS = ("format", "name", "title", "description", "classes", "input", "layers", "provenance")
+INPUT_KEYS = ("height", "width", "channels", "scale", "fit")
+PROVENANCE_KEYS = tuple(field.name for field in dataclasses.fields(Provenance))
 
 
 def list_templates() -> list[str]:
@@ -85,18 +102,16 @@ def load_model(name_or_dir: str | os.PathLike[str] = "default") -> Model:
     folder = resolve_template(name_or_dir)
     toml_path = folder / MODEL_FILE
     config = _read_toml(toml_path)
-    arch = _parse_architecture(config, toml_path)
-    weights = _read_weights(folder / WEIGHTS_FILE, arch)
     r = _Reader(config, toml_path)
-    return Model(
-        name=r.text("name", default=folder.name),
-        title=r.text("title", default=folder.name),
-        description=r.text("description", default=""),
-        arch=arch,
-        weights=weights,
-        provenance=_parse_provenance(config.get("provenance", {}), toml_path),
-        source=folder,
-    )
+    r.only(TOP_LEVEL_KEYS, "a template")
+    arch = _parse_architecture(config, toml_path)
+    name, title = r.text("name", default=folder.name), r.text("title", default=folder.name)
+    description = r.text("description", default="")
+    provenance = _parse_provenance(r.table_of("provenance") or {}, toml_path)
+    # Last: the weights are read only for a model.toml that is right in every field.
+    weights = _read_weights(folder / WEIGHTS_FILE, arch)
+    return Model(name=name, title=title, description=description, arch=arch, weights=weights,
+                 provenance=provenance, source=folder)
 
 
 def save_model(model: Model, folder: str | Path) -> Path:
@@ -149,6 +164,38 @@ def model_toml(model: Model) -> str:
 # ----------------------------------------------------------------------------------------------- parsing
 
 
+def clip(text: str, limit: int = MAX_SHOWN) -> str:
+    """``text``, cut to ``limit`` characters with an ellipsis: a message quotes a file, it never copies it."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+# Python spells an int of more than sys.get_int_max_str_digits() (4,300) digits in decimal only with an error.
+_DECIMAL_BITS = 12_000  # ≈ 3,600 digits: safely below that limit
+
+
+def shown(value: object) -> str:
+    """A value from model.toml as a message shows it: text quoted, a number as written, a table or an array by
+    its kind (never a Python repr of a structure), and nothing longer than ``MAX_SHOWN`` characters."""
+    if isinstance(value, dict):
+        return "a table"
+    if isinstance(value, list):
+        return "an array"
+    if isinstance(value, datetime.date | datetime.time):
+        return clip(value.isoformat())
+    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > _DECIMAL_BITS:
+        return f"a whole number of about {int(value.bit_length() * math.log10(2)) + 1:,} digits"
+    return clip(repr(value))
+
+
+_BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
+
+
+def _key_name(key: str) -> str:
+    """A key as a message names it: bare as in ``stide = 2``, quoted when TOML needs quotes (``"a b" = 1``, which
+    may hold anything, a line break included); cut to ``MAX_SHOWN`` characters."""
+    return clip(key if _BARE_KEY.fullmatch(key) else repr(key))
+
+
 class _Reader:
     """Typed access to one TOML table, with errors that name the file and the field."""
 
@@ -156,18 +203,18 @@ class _Reader:
         self.table, self.path, self.prefix = table, path, prefix
 
     def fail(self, key: str, problem: str) -> ModelError:
-        return ModelError(f"{self.path}: {self.prefix}{key} {problem}")
+        return ModelError(f"{self.path}: {self.prefix}{_key_name(key)} {problem}")
 
     def integer(self, key: str, low: int, high: int, default: int | None = None) -> int:
         value = self.table.get(key, default)
         if value is None:
             raise self.fail(key, "is missing")
         if isinstance(value, bool) or not isinstance(value, int):
-            raise self.fail(key, f"must be a whole number, not {value!r}")
+            raise self.fail(key, f"must be a whole number, not {shown(value)}")
         if low == high and value != low:
-            raise self.fail(key, f"must be {low}, not {value}")
+            raise self.fail(key, f"must be {low}, not {shown(value)}")
         if not low <= value <= high:
-            raise self.fail(key, f"must be between {low} and {high}, not {value}")
+            raise self.fail(key, f"must be between {low} and {high}, not {shown(value)}")
         return value
 
     def only(self, known: tuple[str, ...], what: str) -> None:
@@ -181,19 +228,77 @@ class _Reader:
         if value is None:
             raise self.fail(key, "is missing")
         if not isinstance(value, str):
-            raise self.fail(key, f"must be text, not {value!r}")
+            raise self.fail(key, f"must be text, not {shown(value)}")
+        return value
+
+    def table_of(self, key: str) -> Mapping[str, Any] | None:
+        """The table under ``key`` (None when absent); anything else there is refused."""
+        value = self.table.get(key)
+        if value is not None and not isinstance(value, dict):
+            raise ModelError(f"{self.path}: [{self.prefix}{_key_name(key)}] must be a table")
         return value
 
 
 def _read_toml(path: Path) -> dict[str, Any]:
+    """model.toml's tables, read in bounded time and memory; every failure is one ``ModelError`` line."""
     if not path.is_file():
         raise ModelError(f"{path}: missing (a template folder needs {MODEL_FILE} and {WEIGHTS_FILE})")
+    text = _read_text(path)
+    _check_key_depth(text, path)
     try:
-        return tomllib.loads(path.read_text(encoding="utf-8"))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise ModelError(f"{path}: not valid TOML ({one_line(str(exc))})") from None
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ModelError(f"{path}: not valid TOML ({_parser_words(exc)})") from None
+    except RecursionError:  # tomllib recurses once per level of arrays and inline tables inside one another
+        raise ModelError(f"{path}: nested too deeply (arrays or inline tables inside one another, hundreds "
+                         "of levels deep)") from None
+    except ValueError:  # not a TOMLDecodeError: int() refusing an integer of more than 4,300 digits
+        raise ModelError(f"{path}: holds a whole number of more than {sys.get_int_max_str_digits():,} digits, "
+                         "too long to read") from None
+    except Exception as exc:  # whatever else the parser may fail with (MemoryError, a bug): still one line
+        raise ModelError(f"{path}: cannot be parsed ({type(exc).__name__})") from None
+
+
+def _read_text(path: Path) -> str:
+    """The file's text, reading no more than ``MAX_TOML_BYTES`` (and one byte to know there is more)."""
+    try:
+        with path.open("rb") as fh:
+            data = fh.read(MAX_TOML_BYTES + 1)
     except OSError as exc:
         raise ModelError(f"{path}: cannot be read ({one_line(exc.strerror or str(exc))})") from None
+    if len(data) > MAX_TOML_BYTES:
+        raise ModelError(f"{path}: larger than {MAX_TOML_BYTES // 1024} KiB, the most a {MODEL_FILE} may be (a "
+                         "real one is a few kilobytes)")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ModelError(f"{path}: not valid TOML ({one_line(str(exc))})") from None
+
+
+# One part of a dotted key: bare, "basic" (with escapes) or 'literal'. Possessive, a bare part starting only
+# where a run of key characters starts and a "basic" one never at an escaped quote, so that the search stays
+# linear in the text (without the second rule, a string of 16,000 \" takes it seconds).
+_KEY_PART = r"""(?:(?<![A-Za-z0-9_-])[A-Za-z0-9_-]++|(?<!\\)"(?:[^"\\\n]|\\.)*+"|'[^'\n]*+')"""
+_DEEP_KEY = re.compile(rf"(?:{_KEY_PART}[ \t]*+\.[ \t]*+){{{MAX_KEY_PARTS}}}{_KEY_PART}")
+
+
+def _check_key_depth(text: str, path: Path) -> None:
+    """Refuse a dotted key (``a.b.c = 1``, ``[a.b.c]``) of more than ``MAX_KEY_PARTS`` parts before tomllib
+    reads it: tomllib keeps every prefix of such a key, so a 20 KB file of one key of 10,000 parts takes it
+    1.3 s and 400 MB, and 100,000 parts exhaust memory. (Text inside a string that merely looks like such a key
+    is refused too: no real model.toml holds 33 names joined by dots.)"""
+    deep = _DEEP_KEY.search(text)
+    if deep is not None:
+        line = text.count("\n", 0, deep.start()) + 1
+        raise ModelError(f"{path}: nested too deeply (a dotted key of more than {MAX_KEY_PARTS} parts, at line "
+                         f"{line})")
+
+
+def _parser_words(exc: tomllib.TOMLDecodeError) -> str:
+    """tomllib's message, one line, with a key it quotes cut short but its "(at line …, column …)" kept."""
+    words = one_line(str(exc))
+    problem, at, where = words.rpartition(" (at ")
+    return f"{clip(problem)} (at {where}" if at else clip(words)
 
 
 def scale_value(scale: float, text: str) -> str | float:
@@ -204,31 +309,61 @@ def scale_value(scale: float, text: str) -> str | float:
         return scale
 
 
+_SCALE_FORMS = 'a number or a fraction like "1/255"'
+# What the text of a scale may be (ASCII digits only): a fraction of whole numbers, or a decimal number with an
+# optional exponent. A subset of what Fraction reads, checked before Fraction sees it.
+_SCALE_TEXT = re.compile(r"[+-]?(?:\d+/\d+|(?:\d+\.?\d*|\.\d+)(?:[eE](?P<exponent>[+-]?\d+))?)", re.ASCII)
+
+
 def parse_scale(value: object) -> tuple[float, str]:
-    """A positive scale given as a number or as text like ``"1/255"`` → (value, how to show it)."""
-    if isinstance(value, bool):
-        raise ValueError(f"must be a number or a fraction like \"1/255\", not {value!r}")
-    if isinstance(value, int | float):
-        number, text = float(value), repr(value)
-    elif isinstance(value, str):
+    """A positive scale given as a number or as text like ``"1/255"`` → (value, how to show it).
+
+    Text is bounded before any arithmetic: ``Fraction("1e-999999999")`` would compute a power of ten of a
+    billion digits, for minutes."""
+    if isinstance(value, str):
+        number, text = _scale_from_text(value)
+    elif isinstance(value, int | float) and not isinstance(value, bool):
         try:
-            fraction = Fraction(value.replace(" ", ""))
-        except (ValueError, ZeroDivisionError):
-            raise ValueError(f"must be a number or a fraction like \"1/255\", not {value!r}") from None
-        number, text = float(fraction), value.replace(" ", "")
+            number = float(value)
+        except OverflowError:  # an int beyond float64: repr() of it could be thousands of digits
+            raise ValueError(f"{shown(value)} is out of range (too large for a number)") from None
+        text = repr(value)
     else:
-        raise ValueError(f"must be a number or a fraction like \"1/255\", not {value!r}")
+        raise ValueError(f"must be {_SCALE_FORMS}, not {shown(value)}")
     if not math.isfinite(number) or number <= 0:
-        raise ValueError(f"must be a positive number, not {value!r}")
+        raise ValueError(f"must be a positive number, not {shown(value)}")
+    return number, text
+
+
+def _scale_from_text(value: str) -> tuple[float, str]:
+    text = value.replace(" ", "")
+    if len(text) > MAX_SCALE_CHARS:
+        raise ValueError(f"must be {_SCALE_FORMS} of at most {MAX_SCALE_CHARS} characters, not {shown(value)}")
+    match = _SCALE_TEXT.fullmatch(text)
+    if match is None:
+        raise ValueError(f"must be {_SCALE_FORMS}, not {shown(value)}")
+    exponent = match["exponent"]
+    if exponent is not None and abs(int(exponent)) > MAX_SCALE_EXPONENT:
+        raise ValueError(f"{shown(value)} is out of range (exponents go from -{MAX_SCALE_EXPONENT} to "
+                         f"{MAX_SCALE_EXPONENT})")
+    try:
+        fraction = Fraction(text)
+        number = float(fraction)
+    except (ValueError, ZeroDivisionError):  # "1/0"
+        raise ValueError(f"must be {_SCALE_FORMS}, not {shown(value)}") from None
+    except OverflowError:
+        raise ValueError(f"{shown(value)} is out of range (too large for a number)") from None
+    if number == 0 and fraction > 0:
+        raise ValueError(f"{shown(value)} is out of range (too close to 0 for a number)")
     return number, text
 
 
 def _parse_input(config: Mapping[str, Any], path: Path) -> InputSpec:
-    table = config.get("input")
-    if not isinstance(table, dict):
+    table = _Reader(config, path).table_of("input")
+    if table is None:
         raise ModelError(f"{path}: [input] table is missing")
     r = _Reader(table, path, "input.")
-    r.only(("height", "width", "channels", "scale", "fit"), "[input]")
+    r.only(INPUT_KEYS, "[input]")
     channels = r.integer("channels", 3, 3, default=3)
     try:
         scale, scale_text = parse_scale(table.get("scale", 1))
@@ -236,7 +371,7 @@ def _parse_input(config: Mapping[str, Any], path: Path) -> InputSpec:
         raise r.fail("scale", str(exc)) from None
     fit = r.text("fit", default="crop")
     if fit not in FIT_MODES:
-        raise r.fail("fit", f"must be one of {', '.join(FIT_MODES)}, not {fit!r}")
+        raise r.fail("fit", f"must be one of {', '.join(FIT_MODES)}, not {shown(fit)}")
     return InputSpec(
         height=r.integer("height", 1, MAX_INPUT_SIDE),
         width=r.integer("width", 1, MAX_INPUT_SIDE),
@@ -247,29 +382,129 @@ def _parse_input(config: Mapping[str, Any], path: Path) -> InputSpec:
     )
 
 
+# ------------------------------------------------------------------------------------------ class labels
+#
+# A label is written as text, and the true label is picked from a dropdown of them, which a spreadsheet takes
+# as typed input: a label it would read as a number, date, time, boolean or error value would no longer MATCH
+# the text labels. The patterns below err on the side of refusing, in the conventions of common locales; they
+# are matched against the label's NFKC form, case-folded (so full-width "１２" is a number too).
+
+_NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?%?")  # a plain number: 42 · -3.5 · 1e5 · 50%
+_DIGITS = r"(?:\d{1,3}(?:[.,' ]\d{3})+|\d+)(?:[.,]\d*)?|[.,]\d+"  # 1,000.5 · 1.000,5 · 1 000 · 1,5 · .5
+_NUMERIC = re.compile(rf"""
+    [+-]?\(?[+-]?\$?[+-]?[ ]?        # a sign, an accounting bracket, a currency sign: -$5 · ($5) · $-5
+    (?:{_DIGITS})(?:e[+-]?\d+)?      # the number, with an exponent perhaps
+    [ ]?\$?%?\)?-?                   # a currency sign after it, a percent, the bracket, a trailing minus
+    |[+-]?\d+[ ]\d+/\d+              # a mixed fraction: 1 1/2
+""", re.VERBOSE)
+_MONTH = ("(?:jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?|sep(?:t(?:ember)?)?"
+          "|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)")
+_DATE_PART = (rf"\d{{1,4}}[-/.]\d{{1,4}}(?:[-/.]\d{{1,4}})?"  # 3-4 · 1/2 · 2024-01-05 · 1.2.2024
+              rf"|{_MONTH}\.?[-/., ]*\d{{1,4}}(?:[-/., ]+\d{{1,4}})?"  # jan 5 · mar-24 · may 5, 2024
+              rf"|\d{{1,2}}[-/., ]*{_MONTH}\.?(?:[-/., ]+\d{{1,4}})?")  # 5 jan · 1-jan-2024
+_TIME_PART = (r"\d+:\d{1,2}(?::\d{1,2})?(?:[.,]\d+)?(?:[ ]?[ap]\.?m?\.?)?"  # 12:30 · 1:30 pm · 30:15.5
+              r"|\d{1,2}[ ]?[ap]\.?m\.?|\d{1,2}[ ][ap]")  # 1pm · 1 p.m. · 1 a
+_DATE = re.compile(rf"(?:{_DATE_PART})(?:[ t](?:{_TIME_PART}))?")  # a date and maybe a time: 2024-01-05t12:30
+_TIME = re.compile(_TIME_PART)
+_BOOLEANS = ("true", "false")
+# Typed in a cell, these are error values (Excel's, which LibreOffice and Gnumeric share), not text.
+_ERROR_CODES = frozenset(code.casefold() for code in (
+    "#NULL!", "#DIV/0!", "#VALUE!", "#REF!", "#NAME?", "#NUM!", "#N/A", "#GETTING_DATA",
+    "#SPILL!", "#CALC!", "#FIELD!", "#BLOCKED!", "#CONNECT!", "#BUSY!", "#UNKNOWN!", "#PYTHON!", "#EXTERNAL!",
+))
+
+# Characters that draw nothing. Formatting characters (Unicode category Cf: zero-width space, soft hyphen, byte
+# order mark, direction marks and overrides, …) are refused in a label, except the zero-width non-joiner and
+# joiner between other characters (Persian words and emoji sequences need them); blank letters and variation
+# selectors are allowed but ignored when labels are compared.
+_JOINERS = frozenset("\u200c\u200d")
+_BLANK_LETTERS = frozenset("\u115f\u1160\u3164\uffa0\u2800")  # Hangul fillers, the blank braille pattern
+
+
+def _draws_nothing(ch: str) -> bool:
+    """A formatting character, a blank letter or a variation selector (which only picks how ❤ is drawn)."""
+    code = ord(ch)
+    return (unicodedata.category(ch) == "Cf" or ch in _BLANK_LETTERS or 0xFE00 <= code <= 0xFE0F
+            or 0xE0100 <= code <= 0xE01EF)
+
+
+def _code_point(ch: str) -> str:
+    name = unicodedata.name(ch, "")
+    return f"U+{ord(ch):04X}" + (f" ({name})" if name else "")
+
+
+def _hidden_character(label: str) -> str | None:
+    """The first character of ``label`` that draws nothing where it has no business, named; or None."""
+    for i, ch in enumerate(label):
+        inside = 0 < i < len(label) - 1
+        if unicodedata.category(ch) == "Cf" and not (ch in _JOINERS and inside):
+            return _code_point(ch)
+        if ch in _BLANK_LETTERS and not inside:
+            return _code_point(ch)
+    return None
+
+
+def _lookalike_key(label: str) -> str:
+    """What two labels that look the same share: NFKC form (full-width, ligatures, composed accents), no
+    invisible characters, one space for any run of spaces, case-folded (MATCH ignores case)."""
+    visible = "".join(ch for ch in label if not _draws_nothing(ch))
+    folded = unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", visible).casefold())
+    return " ".join(folded.split())
+
+
+def _folded(label: str) -> str:
+    return unicodedata.normalize("NFKC", label).casefold()
+
+
+def _spreadsheet_value(label: str) -> str | None:
+    """Why a spreadsheet would read ``label``, typed or picked, as a value rather than text; or None."""
+    text = _folded(label)
+    money = "".join("$" if unicodedata.category(ch) == "Sc" else ch for ch in text)  # €5 and ¥5 are $5
+    if text in _BOOLEANS:
+        return f"would become the spreadsheet boolean {text.upper()}; give classes other names"
+    if _NUMBER.fullmatch(text):
+        return "is a plain number; give classes names"
+    if _NUMERIC.fullmatch(money):
+        return "would become a number in a spreadsheet; give classes names"
+    if _DATE.fullmatch(text):
+        return "would become a date in a spreadsheet; give classes names"
+    if _TIME.fullmatch(text):
+        return "would become a time in a spreadsheet; give classes names"
+    return None
+
+
 def check_label(label: object, where: str) -> str:
     """A class label must be short, visible text that MATCH finds exactly in every spreadsheet app."""
     if not isinstance(label, str):
-        raise ValueError(f"{where} must be text, not {label!r}")
+        raise ValueError(f"{where} must be text, not {shown(label)}")
     if not label.strip():
         raise ValueError(f"{where} is empty")
     if label != label.strip():
-        raise ValueError(f"{where} {label!r} has leading or trailing spaces")
+        raise ValueError(f"{where} {shown(label)} has leading or trailing spaces")
     if len(label) > MAX_LABEL_LENGTH:
         raise ValueError(f"{where} is longer than {MAX_LABEL_LENGTH} characters")
-    if any(ord(ch) < 32 or ord(ch) == 127 for ch in label):
-        raise ValueError(f"{where} {label!r} contains a control character")
+    if any(unicodedata.category(ch) in ("Cc", "Zl", "Zp") for ch in label):  # tab, DEL, C1 controls, U+2028…
+        raise ValueError(f"{where} {shown(label)} contains a control character")
+    hidden = _hidden_character(label)
+    if hidden is not None:
+        # It would make two labels that look the same differ, or a label differ from what anyone types.
+        raise ValueError(f"{where} {shown(label)} contains the invisible character {hidden}; give classes "
+                         f"visible names")
+    folded = _folded(label)
+    if folded in _ERROR_CODES:  # checked before the wildcards, for #NAME? holds a ?
+        raise ValueError(f"{where} {shown(label)} is a spreadsheet error code ({folded.upper()}); give classes "
+                         "other names")
     if any(ch in label for ch in "*?~"):
         # MATCH(…, 0) treats these as wildcards in Excel and LibreOffice, so the loss could pick the
         # wrong class.
-        raise ValueError(f"{where} {label!r} contains *, ? or ~ (spreadsheet wildcards)")
-    if label.casefold() in ("true", "false"):
-        # A dropdown (or typing it) would enter the boolean TRUE/FALSE, which MATCH would not find among text.
-        raise ValueError(f"{where} {label!r} would become the spreadsheet boolean {label.upper()}; give classes "
-                         f"other names")
-    if _NUMBER.match(label):
-        # A dropdown would enter it as a number, which MATCH would not find among text labels.
-        raise ValueError(f"{where} {label!r} is a plain number; give classes names")
+        raise ValueError(f"{where} {shown(label)} contains *, ? or ~ (spreadsheet wildcards)")
+    if label.startswith("'"):
+        # Typed (or picked), a leading apostrophe only marks the rest as text and is dropped.
+        raise ValueError(f"{where} {shown(label)} starts with ', which spreadsheets drop (it marks text); give "
+                         f"classes other names")
+    value = _spreadsheet_value(label)
+    if value is not None:
+        raise ValueError(f"{where} {shown(label)} {value}")
     return label
 
 
@@ -281,14 +516,28 @@ def check_labels(labels: object, where: str) -> tuple[str, ...]:
     if not 2 <= len(labels) <= MAX_CLASSES:
         raise ValueError(f"{where} must list between 2 and {MAX_CLASSES} classes, not {len(labels)}")
     checked = tuple(check_label(label, f"{where}[{i}]") for i, label in enumerate(labels))
-    seen: dict[str, str] = {}
-    for label in checked:
-        key = label.casefold()  # MATCH ignores case
-        if key in seen:
-            raise ValueError(f"{where} has duplicate class {label!r}" + (
-                "" if seen[key] == label else f" (same as {seen[key]!r} ignoring case)"))
-        seen[key] = label
+    _check_distinct(checked, where)
     return checked
+
+
+def _check_distinct(labels: Iterable[str], where: str) -> None:
+    """No two labels may be the same, the same but for case (MATCH ignores case), or look the same."""
+    seen: dict[str, str] = {}
+    for label in labels:
+        key = _lookalike_key(label)
+        if key not in seen:
+            seen[key] = label
+            continue
+        first = seen[key]
+        if first == label:
+            raise ValueError(f"{where} has duplicate class {shown(label)}")
+        if first.casefold() == label.casefold() and all(unicodedata.is_normalized("NFKC", x) for x in (first, label)):
+            raise ValueError(f"{where} has duplicate class {shown(label)} (same as {shown(first)} ignoring case)")
+        a, b = shown(first), shown(label)
+        if unicodedata.normalize("NFC", first) == unicodedata.normalize("NFC", label):
+            a, b = clip(ascii(first)), clip(ascii(label))  # é and e + ◌́ look the same even quoted: show the codes
+        raise ValueError(f"{where} has look-alike classes {a} and {b} (the same after Unicode NFKC normalisation, "
+                         f"ignoring case and invisible characters)")
 
 
 # The settings each layer type takes; ``units`` of dense, if given, must equal the number of classes.
@@ -303,17 +552,29 @@ LAYER_KEYS: dict[str, tuple[str, ...]] = {
 }
 
 
+def _layers(layers: object, path: Path) -> tuple[list[dict[str, Any]], list[str]]:
+    """The layers, an array of tables (``layers = [{ type = "conv", … }, …]``), and the type of each."""
+    if layers is None or layers == []:
+        raise ModelError(f"{path}: layers is missing or empty (conv, relu, maxpool, …, cross_entropy)")
+    if not isinstance(layers, list):
+        raise ModelError(f"{path}: layers must be an array of tables, one per layer, not {shown(layers)}")
+    types = []
+    for i, layer in enumerate(layers):
+        if not isinstance(layer, dict):
+            raise ModelError(f"{path}: layers[{i}] must be a table such as {{ type = \"relu\" }}, not {shown(layer)}")
+        kind = layer.get("type")
+        if kind is None:
+            raise ModelError(f"{path}: layers[{i}] needs a type")
+        if not isinstance(kind, str):
+            raise ModelError(f"{path}: layers[{i}].type must be text, not {shown(kind)}")
+        types.append(kind)
+    return layers, types
+
+
 def _parse_layers(
     config: Mapping[str, Any], path: Path, classes: int
 ) -> tuple[tuple[ConvSpec, PoolSpec], ...]:
-    layers = config.get("layers")
-    if not isinstance(layers, list) or not layers:
-        raise ModelError(f"{path}: layers is missing or empty (conv, relu, maxpool, …, cross_entropy)")
-    types = []
-    for i, layer in enumerate(layers):
-        if not isinstance(layer, dict) or not isinstance(layer.get("type"), str):
-            raise ModelError(f"{path}: layers[{i}] needs a type")
-        types.append(layer["type"])
+    layers, types = _layers(config.get("layers"), path)
     expected_tail = ["flatten", "dense", "softmax", "cross_entropy"]
     body, tail = types[: -len(expected_tail)], types[-len(expected_tail):]
     shape_ok = (
@@ -325,7 +586,7 @@ def _parse_layers(
     if not shape_ok:
         raise ModelError(
             f"{path}: layers must be (conv, relu, maxpool) repeated, then flatten, dense, softmax, "
-            f"cross_entropy; found {', '.join(types)}"
+            f"cross_entropy; found {clip(', '.join(_key_name(t) for t in types), 4 * MAX_SHOWN)}"
         )
     for i, layer in enumerate(layers):
         r = _Reader(layer, path, f"layers[{i}].")
@@ -388,8 +649,9 @@ def check_shapes(arch: Architecture, where: str) -> None:
 
 def _parse_architecture(config: Mapping[str, Any], path: Path) -> Architecture:
     version = config.get("format", FORMAT_VERSION)
-    if version != FORMAT_VERSION:
-        raise ModelError(f"{path}: format {version!r} is not supported (this xlcnn reads format {FORMAT_VERSION})")
+    if isinstance(version, bool) or not isinstance(version, int) or version != FORMAT_VERSION:  # true == 1
+        raise ModelError(f"{path}: format {shown(version)} is not supported (this xlcnn reads format "
+                         f"{FORMAT_VERSION})")
     try:
         classes = check_labels(config.get("classes"), "classes")
     except ValueError as exc:
@@ -401,10 +663,9 @@ def _parse_architecture(config: Mapping[str, Any], path: Path) -> Architecture:
     return arch
 
 
-def _parse_provenance(table: object, path: Path) -> Provenance:
-    if not isinstance(table, dict):
-        raise ModelError(f"{path}: [provenance] must be a table")
+def _parse_provenance(table: Mapping[str, Any], path: Path) -> Provenance:
     r = _Reader(table, path, "provenance.")
+    r.only(PROVENANCE_KEYS, "[provenance]")
 
     def optional_int(key: str) -> int | None:
         return None if key not in table else r.integer(key, 0, 2**63 - 1)
@@ -413,7 +674,7 @@ def _parse_provenance(table: object, path: Path) -> Provenance:
     if accuracy is not None and (
         isinstance(accuracy, bool) or not isinstance(accuracy, int | float) or not 0 <= accuracy <= 1
     ):
-        raise r.fail("accuracy", f"must be a fraction between 0 and 1, not {accuracy!r}")
+        raise r.fail("accuracy", f"must be a fraction between 0 and 1, not {shown(accuracy)}")
     return Provenance(
         method=r.text("method", default="unknown"),
         summary=r.text("summary", default=""),
