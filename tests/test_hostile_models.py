@@ -8,6 +8,8 @@ a message of one short line whatever the file holds, and within 2 seconds.
 
 from __future__ import annotations
 
+import os
+import re
 import shutil
 import time
 import tomllib
@@ -26,6 +28,7 @@ from xlcnn.model.templates import MAX_KEY_PARTS, MAX_TOML_BYTES, load_model
 from xlcnn.resources import templates_root
 
 TINY = templates_root() / "tiny"
+CIRCLE = Path(__file__).resolve().parent.parent / "samples" / "circle.png"
 ORIGINAL = (TINY / "model.toml").read_text(encoding="utf-8")
 SECONDS = 2.0  # the most any refusal may take, start-up of the command included
 LONGEST_PROBLEM = 400  # characters after the file's name, however much the file holds
@@ -424,3 +427,36 @@ def test_ordinary_and_extreme_but_valid_scales_load(tmp_path: Path, scale: str, 
 def test_labels_that_spreadsheets_keep_as_text_are_accepted(tmp_path: Path, label: str) -> None:
     model = load_model(template(tmp_path, with_classes("cat", label, "cow")()))
     assert model.classes == ("cat", label, "cow")
+
+
+# ------------------------------------------------------------------------ files that are not files, huge nets
+
+
+def test_a_fifo_or_a_folder_as_model_toml_is_named_for_what_it_is(tmp_path: Path) -> None:
+    for name, make in (("fifo", os.mkfifo), ("folder", os.mkdir)):
+        folder = tmp_path / name
+        shutil.copytree(TINY, folder)
+        (folder / "model.toml").unlink()
+        make(folder / "model.toml")
+        started = time.monotonic()
+        result = CliRunner().invoke(cli, ["build", str(CIRCLE), "-o", str(tmp_path / "o.xlsx"), "--model", str(folder)])
+        assert time.monotonic() - started < 5  # a FIFO is never opened, so it cannot block
+        what = "not a regular file" if name == "fifo" else "is a directory"
+        assert result.exit_code == 1 and result.stderr == f"Error: {folder / 'model.toml'}: {what}\n"
+
+
+def test_an_architecture_with_more_weights_than_a_workbook_holds_is_refused_before_loading_them(
+        tmp_path: Path) -> None:
+    folder = tmp_path / "huge"
+    shutil.copytree(TINY, folder)
+    text = (folder / "model.toml").read_text()
+    text = re.sub(r"height = \d+", "height = 512", re.sub(r"width = \d+", "width = 512", text))
+    text = re.sub(r"filters = \d+", "filters = 64", text)
+    (folder / "model.toml").write_text(text)
+    started = time.monotonic()
+    result = CliRunner().invoke(cli, ["build", str(CIRCLE), "-o", str(tmp_path / "o.xlsx"), "--model", str(folder)])
+    assert time.monotonic() - started < 5
+    assert result.exit_code == 1
+    assert re.fullmatch(rf"Error: {re.escape(str(folder / 'weights.npz'))}: the network needs [\d,]+ weights, more "
+                        r"than the 5,000,000 cells a workbook may hold; use a smaller input, fewer filters or a "
+                        r"larger pool\n", result.stderr)

@@ -16,6 +16,21 @@ from pathlib import Path
 from xlcnn.errors import OutputError, one_line
 
 
+def not_a_regular_file(path: Path) -> str | None:
+    """Why ``path`` cannot be read as a file ("missing", "is a directory", "not a regular file") or None.
+
+    A FIFO would block a reader forever and a device (/dev/zero) fill its memory: only regular files are read."""
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        return "missing"
+    except OSError as exc:
+        return f"cannot be read ({reason(exc)})"
+    if stat.S_ISDIR(mode):
+        return "is a directory"
+    return None if stat.S_ISREG(mode) else "not a regular file"
+
+
 def write_atomically(out: Path, write: Callable[[Path], object]) -> None:
     """Have ``write`` fill a new temporary file beside ``out``, then rename it to ``out``.
 

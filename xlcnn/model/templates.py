@@ -30,6 +30,7 @@ import numpy as np
 import tomli_w
 
 from xlcnn.errors import ModelError, one_line
+from xlcnn.files import not_a_regular_file
 from xlcnn.model.spec import (
     FIT_MODES,
     Architecture,
@@ -62,6 +63,7 @@ MAX_KEY_PARTS = 32  # a.b.c = 1 or [a.b.c]: model.toml needs 2, and tomllib's co
 MAX_SCALE_CHARS = 40  # "1/255", "0.00392156862745098", the longest repr of a float (23): all far shorter
 MAX_SCALE_EXPONENT = 400  # no text of 40 characters with an exponent beyond ±400 is a positive finite float64
 MAX_SHOWN = 60  # a value echoed in a message is cut to this many characters
+MAX_WEIGHTS = 5_000_000  # the most cells xlcnn writes in a workbook (xlcnn.book.limits.MAX_CELLS): no more weights
 
 TOP_LEVEL_KEYS = ("format", "name", "title", "description", "classes", "input", "layers", "provenance")
 INPUT_KEYS = ("height", "width", "channels", "scale", "fit")
@@ -241,8 +243,7 @@ class _Reader:
 
 def _read_toml(path: Path) -> dict[str, Any]:
     """model.toml's tables, read in bounded time and memory; every failure is one ``ModelError`` line."""
-    if not path.is_file():
-        raise ModelError(f"{path}: missing (a template folder needs {MODEL_FILE} and {WEIGHTS_FILE})")
+    _check_regular(path)
     text = _read_text(path)
     _check_key_depth(text, path)
     try:
@@ -257,6 +258,13 @@ def _read_toml(path: Path) -> dict[str, Any]:
                          "too long to read") from None
     except Exception as exc:  # whatever else the parser may fail with (MemoryError, a bug): still one line
         raise ModelError(f"{path}: cannot be parsed ({type(exc).__name__})") from None
+
+
+def _check_regular(path: Path) -> None:
+    problem = not_a_regular_file(path)
+    if problem is not None:
+        hint = f" (a template folder needs {MODEL_FILE} and {WEIGHTS_FILE})" if problem == "missing" else ""
+        raise ModelError(f"{path}: {problem}{hint}")
 
 
 def _read_text(path: Path) -> str:
@@ -709,9 +717,12 @@ _NPZ_ERRORS = (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error, No
 
 def _read_weights(path: Path, arch: Architecture) -> Weights:
     """Read ``weights.npz`` without unpickling, checking names, shapes and types before loading the data."""
-    if not path.is_file():
-        raise ModelError(f"{path}: missing (a template folder needs {MODEL_FILE} and {WEIGHTS_FILE})")
+    _check_regular(path)
     shapes = expected_weight_shapes(arch)
+    total = sum(math.prod(shape) for shape in shapes.values())
+    if total > MAX_WEIGHTS:  # before np.load allocates them: a few megabytes of zipped zeros could ask for gigabytes
+        raise ModelError(f"{path}: the network needs {total:,} weights, more than the {MAX_WEIGHTS:,} cells a "
+                         "workbook may hold; use a smaller input, fewer filters or a larger pool")
     where = str(path)
     try:
         _check_npz_container(path)
