@@ -9,6 +9,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -190,3 +191,20 @@ def test_stray_library_warnings_do_not_reach_the_terminal(tmp_path: Path) -> Non
     script = "import warnings, xlcnn.cli as c; c._quiet_warnings(); warnings.warn('stray', UserWarning); print('ok')"
     done = subprocess.run([sys.executable, "-W", "default", "-c", script], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0 and done.stdout == "ok\n" and done.stderr == ""
+
+
+def test_a_full_disk_during_pdf_says_so(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """LibreOffice (here a stand-in) writes nothing on a full disk and says only that it could not convert."""
+    script = tmp_path / "soffice"
+    script.write_text("#!/bin/sh\nexit 0\n")
+    script.chmod(0o755)
+    monkeypatch.setenv("XLCNN_SOFFICE", str(script))
+    monkeypatch.setattr("xlcnn.check.handout.shutil.disk_usage", lambda path: SimpleNamespace(free=0))
+    out = tmp_path / "out" / "tiny.xlsx"
+    out.parent.mkdir()
+    result = run("build", CIRCLE, "-o", out, "--model", "tiny", "--pdf")
+    assert result.exit_code == 1
+    assert result.stderr == (f"Error: {out.with_suffix('.pdf')}: cannot be written (no space left on the disk of "
+                             f"{out.parent})\n")
+    assert sorted(p.name for p in out.parent.iterdir()) == ["tiny.xlsx"]  # the workbook, and no half a PDF
+

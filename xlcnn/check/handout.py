@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
 from xlcnn.check.libreoffice import DEFAULT_TIMEOUT, to_pdf
-from xlcnn.errors import OutputError
+from xlcnn.errors import LibreOfficeError, OutputError
 from xlcnn.files import write_atomically
+
+MIN_FREE_BYTES = 8 * 1024 * 1024  # a handout of the biggest workbook is a few megabytes
 
 
 def write_handout(workbook: str | os.PathLike[str], pdf: str | os.PathLike[str] | None = None,
@@ -24,7 +27,14 @@ def write_handout(workbook: str | os.PathLike[str], pdf: str | os.PathLike[str] 
     def write(tmp: Path) -> None:
         # LibreOffice names its output after the workbook: it prints into a folder beside the target.
         with tempfile.TemporaryDirectory(prefix="xlcnn-pdf-", dir=target.parent) as folder:
-            (made,) = to_pdf([book], Path(folder), timeout)
+            try:
+                (made,) = to_pdf([book], Path(folder), timeout)
+            except LibreOfficeError:
+                # LibreOffice says only that it could not convert: a full disk is the likeliest reason.
+                if shutil.disk_usage(target.parent).free < MIN_FREE_BYTES:
+                    raise OutputError(f"{target}: cannot be written (no space left on the disk of "
+                                      f"{target.parent})") from None
+                raise
             os.replace(made, tmp)
 
     write_atomically(target, write)
