@@ -14,6 +14,11 @@ the CNN computes.
    (the promise in docs/architecture.md). Results are grouped by stage (sheet), in pipeline order.
 4. **Caches.** The values cached in the file itself — what Protected View, previews and pandas show — are
    compared with the same expected values, and reported as a separate verdict.
+5. **Display.** Every right value must also be shown as xlcnn shows it: a number format ``"square";"square"``
+   would make a cell read "square" whatever it holds. So each formula cell must have a number format xlcnn
+   writes there, text that stands out from its fill, a row and a column that are not hidden, and no merge or
+   conditional format over it that hides its value or rewrites it; a cell that fails is a mismatch
+   ("display changed"), like a wrong value.
 
 The report passes when every formula cell matches and, unless the cache check is turned off, no cached
 value is stale (present but wrong) or missing (a file saved by a program that stores no values, such as
@@ -29,28 +34,34 @@ import re
 import tempfile
 import time
 import warnings
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from xlcnn.book.layout import col_name
 from xlcnn.book.sheet import BuildContext
 from xlcnn.book.stages import BY_KIND, EMITTERS
 from xlcnn.book.styles import Styles
 from xlcnn.book.texts import Texts
 from xlcnn.check.libreoffice import DEFAULT_TIMEOUT
 from xlcnn.check.readback import (
-    LOAD_ERRORS,
+    Box,
+    ContentError,
+    Look,
     Pos,
     ReadBack,
+    Rule,
     SheetCells,
     View,
     cell_ref,
     load_view,
     open_workbook,
     read_back,
+    read_view,
 )
 from xlcnn.check.recalc import DEFAULT_ENGINE, Engine, engine
 from xlcnn.errors import Spelling, SpreadsheetEngineError, WorkbookError, as_parameter
@@ -81,11 +92,14 @@ class StageResult:
 @dataclass(frozen=True)
 class BadCell:
     cell: str  # 'Sheet'!A1
-    problem: str  # "differs", "not a formula", "stale", "missing"
+    problem: str  # "differs", "not a formula", "formula changed", "display changed", "stale", "missing"
     expected: float | str | None
     got: float | str | None
 
     def describe(self) -> str:
+        if self.problem == "display changed":  # got: what hides or rewrites it; expected: what xlcnn writes
+            instead = "" if self.expected is None else f" where xlcnn writes {self.expected}"
+            return f"{self.cell}: display changed: {self.got}{instead}"
         if self.problem == "not a formula":
             held = "nothing" if self.got is None else f"the constant {self.got!r}"
             return f"{self.cell}: holds {held} where a formula belongs (expected {self.expected!r})"
@@ -234,10 +248,13 @@ class Recorder:
     def __init__(self) -> None:
         self.formulas: dict[Pos, Any] = {}
         self.texts: dict[Pos, str] = {}
+        self.num_formats: dict[Pos, str] = {}
 
     def write_formula(self, row: int, col: int, formula: str, cell_format: Any = None, value: Any = 0) -> None:
         self.formulas[(row + 1, col + 1)] = value
         self.texts[(row + 1, col + 1)] = formula
+        # The format is a dict of properties (``_no_format``): its number format is what the cell must show.
+        self.num_formats[(row + 1, col + 1)] = (cell_format or {}).get("num_format", "General")
 
     def write_number(self, row: int, col: int, number: float, cell_format: Any = None) -> None:
         return None
@@ -264,24 +281,32 @@ def _no_format(props: dict[str, Any]) -> Any:
     return props
 
 
-def expected_cells(back: ReadBack, trace: Trace) -> tuple[dict[str, dict[Pos, Any]], dict[str, dict[Pos, str]]]:
-    """Every formula cell the builder would write for this model and input: its value and its formula, by
-    sheet.
+@dataclass(frozen=True, eq=False)
+class Expected:
+    """Every formula cell the builder would write, by sheet: its value, its formula and its number format."""
+
+    values: dict[str, dict[Pos, Any]]
+    formulas: dict[str, dict[Pos, str]]
+    num_formats: dict[str, dict[Pos, str]]
+
+
+def expected_cells(back: ReadBack, trace: Trace) -> Expected:
+    """Every formula cell the builder would write for this model and input.
 
     Sheets come in pipeline order, with the Guide (whose live cells repeat the results) last, so that the
     first mismatch reported is where a fault starts rather than where it ends up.
     """
     ctx = BuildContext(back.layout, back.model, trace, Styles(_no_format), Texts(back.language), None, back.worked)
     plans = sorted(back.layout.sheets, key=lambda plan: BY_KIND[plan.kind].checked_last)
-    out: dict[str, dict[Pos, Any]] = {}
-    texts: dict[str, dict[Pos, str]] = {}
+    out = Expected({}, {}, {})
     with np.errstate(all="ignore"):  # edited pixels may be outside 0–255 for the Image sheet's colours
         for plan in plans:
             recorder = Recorder()
             EMITTERS[plan.kind.name](ctx, plan).replay(recorder)
             if recorder.formulas:
-                out[plan.name], texts[plan.name] = recorder.formulas, recorder.texts
-    return out, texts
+                out.values[plan.name], out.formulas[plan.name] = recorder.formulas, recorder.texts
+                out.num_formats[plan.name] = recorder.num_formats
+    return out
 
 
 _NUMBER = re.compile(r"(?<![A-Z0-9_.])\d+(\.\d*)?(E[+-]?\d+)?")
@@ -292,6 +317,130 @@ def _normal(formula: object) -> str:
     re-save by a spreadsheet may change (LibreOffice writes 1E-9 as 0.000000001)."""
     text = str(formula).lstrip("=").replace("$", "").replace(" ", "").upper()
     return _NUMBER.sub(lambda m: repr(float(m.group(0))), text)
+
+
+# ------------------------------------------------------------------------------------------- what the reader sees
+
+# The number formats ``styles.number_format`` picks from a grid's values: an edit that changes the values may
+# call for another of them, so any of the three is one xlcnn writes there.
+GRID_FORMATS = frozenset({"0", "0.0", "0.00"})
+# The WCAG contrast ratio (1: the same colour; 21: black on white) below which text cannot be told from its
+# fill. xlcnn's own lowest is 3.1 (black on the colour scales' red); white on white is 1.
+MIN_CONTRAST = 1.5
+Shown = tuple[str, str | None]  # what hides or rewrites a cell's value, and what xlcnn writes instead (if one thing)
+
+
+class DisplayCheck:
+    """Whether a formula cell shows its value as xlcnn shows it: with a number format xlcnn writes there, in
+    text that stands out from its fill, in a row and column that are not hidden, and with no merge or
+    conditional format over it that hides or rewrites what it shows."""
+
+    def __init__(self, book: View, num_formats: Mapping[str, Mapping[Pos, str]]) -> None:
+        self.book, self.num_formats = book, num_formats
+        self._looks: dict[tuple[int, str], Shown | None] = {}  # by (cell format, the number format xlcnn writes)
+        self._covered: dict[str, dict[Pos, Shown]] = {}  # by sheet: cells that merges and conditional formats hide
+
+    def problem(self, sheet: str, pos: Pos) -> Shown | None:
+        cells = self.book.sheets[sheet]
+        row, col = pos
+        if row in cells.display.hidden_rows:
+            return f"row {row} is hidden", None
+        if col in cells.display.hidden_cols:
+            return f"column {col_name(col - 1)} is hidden", None
+        if sheet not in self._covered:
+            self._covered[sheet] = self._covered_cells(sheet)
+        covered = self._covered[sheet].get(pos)
+        if covered is not None:
+            return covered
+        key = (cells.styles.get(pos, 0), self.num_formats[sheet][pos])
+        if key not in self._looks:
+            self._looks[key] = _look_problem(self.book.looks.cells[key[0]], key[1])
+        return self._looks[key]
+
+    def _covered_cells(self, sheet: str) -> dict[Pos, Shown]:
+        """The sheet's formula cells under a merge (but its first cell) or a conditional format that hides or
+        rewrites them: found block by block over arrays of the cells' positions, since a sheet holds millions."""
+        cells = self.book.sheets[sheet]
+        positions = sorted(self.num_formats[sheet])
+        formats = {cells.styles.get(pos, 0) for pos in positions}
+        # A rule hides or rewrites cells of some formats (those of the same colour as its fill, …), or of none.
+        hits = [(rule, style, shown) for rule in cells.display.rules for style in formats
+                if (shown := _rule_problem(rule, self.book.looks.cells[style])) is not None]
+        if not hits and not cells.display.merges:
+            return {}
+        rows = np.array([r for r, _ in positions], dtype=np.int64)
+        cols = np.array([c for _, c in positions], dtype=np.int64)
+        styles = np.array([cells.styles.get(pos, 0) for pos in positions], dtype=np.int64)
+        found: dict[Pos, Shown] = {}
+
+        def mark(box: Box, shown: Shown, among: np.ndarray) -> None:
+            top, left, bottom, right = box
+            inside = (rows >= top) & (rows <= bottom) & (cols >= left) & (cols <= right) & among
+            for i in np.flatnonzero(inside):
+                found.setdefault(positions[i], shown)
+
+        for box in cells.display.merges:
+            merged = f"it is under the merged cells {_box_ref(box)}, which show only {_box_ref(box[:2] * 2)}"
+            mark(box, (merged, None), ~((rows == box[0]) & (cols == box[1])))
+        for rule, style, shown in hits:
+            for box in rule.boxes:
+                mark(box, shown, styles == style)
+        return found
+
+
+def _box_ref(box: Sequence[int]) -> str:
+    top, left, bottom, right = box
+    first = f"{col_name(left - 1)}{top}"
+    return first if (top, left) == (bottom, right) else f"{first}:{col_name(right - 1)}{bottom}"
+
+
+def _look_problem(look: Look, written: str) -> Shown | None:
+    """A cell format that does not show the value as xlcnn does: another number format, or unreadable text."""
+    allowed = {written} | (GRID_FORMATS if written in GRID_FORMATS else set())
+    if look.num_format is None:
+        return "a number format the workbook's styles do not define", written
+    if look.num_format not in allowed:
+        return f"the number format {look.num_format}", written
+    if _unreadable(look.font, look.fills):
+        return f"text coloured #{look.font} on a fill of #{'/#'.join(look.fills)}", None
+    return None
+
+
+def _rule_problem(rule: Rule, look: Look) -> Shown | None:
+    """How a conditional format hides or rewrites a cell of this format, if it does (whatever its condition:
+    verify does not judge when it applies)."""
+    what = f"a conditional format ({rule.kind or 'of no type'})"
+    if rule.hides_values:
+        return f"{what} hides its value", None
+    dxf = rule.dxf
+    if dxf is not None and dxf.num_format is not None:
+        return f"{what} gives it the number format {dxf.num_format or '(empty)'}", None
+    if dxf is not None and (dxf.font is not None or dxf.fill is not None):
+        font, fills = dxf.font or look.font, (dxf.fill,) if dxf.fill is not None else look.fills
+        if _unreadable(font, fills):
+            return f"{what} colours its text #{font} on a fill of #{'/#'.join(fills)}", None
+    if rule.colours and _unreadable(look.font, rule.colours):
+        return f"{what} fills it with colours as dark or light as its text (#{look.font})", None
+    return None
+
+
+def _unreadable(text: str, fills: Sequence[str]) -> bool:
+    """Text that stands out from none of the colours its fill may have."""
+    return all(_contrast(text, fill) < MIN_CONTRAST for fill in fills)
+
+
+@lru_cache(maxsize=4096)
+def _contrast(a: str, b: str) -> float:
+    dark, light = sorted((_luminance(a), _luminance(b)))
+    return (light + 0.05) / (dark + 0.05)
+
+
+def _luminance(rgb: str) -> float:
+    """WCAG's relative luminance of ``RRGGBB``."""
+    def linear(i: int) -> float:
+        c = int(rgb[i:i + 2], 16) / 255
+        return c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4
+    return 0.2126 * linear(0) + 0.7152 * linear(2) + 0.0722 * linear(4)
 
 
 # ---------------------------------------------------------------------------------------------- comparing
@@ -323,9 +472,11 @@ def _matches(expected: Any, got: Any) -> bool:
 
 
 def compare(expected: Mapping[str, Mapping[Pos, Any]], book: View, recalc: View,
-            texts: Mapping[str, Mapping[Pos, str]]) -> tuple[tuple[StageResult, ...], tuple[BadCell, ...]]:
+            texts: Mapping[str, Mapping[Pos, str]],
+            display: DisplayCheck | None = None) -> tuple[tuple[StageResult, ...], tuple[BadCell, ...]]:
     """Each expected cell must hold the formula xlcnn writes there in ``book`` — so a formula that was
-    changed is caught even when it happens to give the same value — and a matching value in ``recalc``."""
+    changed is caught even when it happens to give the same value — and a matching value in ``recalc``,
+    shown as xlcnn shows it (``display``)."""
     stages, bad_cells = [], []
     for sheet, cells in expected.items():
         formulas, values = book.sheets[sheet], recalc.sheets.get(sheet, SheetCells({}, frozenset()))
@@ -351,6 +502,11 @@ def compare(expected: Mapping[str, Mapping[Pos, Any]], book: View, recalc: View,
             if not _matches(want, got):
                 bad += 1
                 bad_cells.append(BadCell(cell_ref(sheet, *pos), "differs", _plain(want), _plain(got)))
+                continue
+            shown = display.problem(sheet, pos) if display is not None else None
+            if shown is not None:
+                bad += 1
+                bad_cells.append(BadCell(cell_ref(sheet, *pos), "display changed", shown[1], shown[0]))
         stages.append(StageResult(sheet, len(cells), max_abs, max_rel, bad))
     return tuple(stages), tuple(bad_cells[:MAX_LISTED])
 
@@ -382,6 +538,8 @@ def _plain(value: Any) -> float | str | None:
         return value
     if isinstance(value, bool):
         return str(value).upper()
+    if not _is_number(value) and not isinstance(value, np.number):  # never a Python repr in a report
+        return str(value)
     number = float(value)
     return number if math.isfinite(number) else str(number)
 
@@ -408,15 +566,16 @@ def verify_workbook(path: str | os.PathLike[str], timeout: float = DEFAULT_TIMEO
     book = open_workbook(book_path)
     back = read_back(book_path, book)
     trace = forward(back.image, back.model, back.true_label)
-    expected, texts = expected_cells(back, trace)
-    missing_sheets = [sheet for sheet in expected if sheet not in book.sheets]
+    expected = expected_cells(back, trace)
+    missing_sheets = [sheet for sheet in expected.values if sheet not in book.sheets]
     if missing_sheets:
         raise WorkbookError(f"{book_path}: not an xlcnn workbook (missing the sheet {missing_sheets[0]!r})")
 
     recalc, recalc_seconds = _recalculated_view(book_path, timeout, recalc_engine,
                                                 Path(recalculated) if recalculated is not None else None)
-    stages, first_bad = compare(expected, book, recalc, texts)
-    cache = compare_cache(expected, load_view(book_path, data_only=True)) if check_cache else CacheResult(
+    stages, first_bad = compare(expected.values, book, recalc, expected.formulas,
+                                DisplayCheck(book, expected.num_formats))
+    cache = compare_cache(expected.values, read_view(book_path, data_only=True)) if check_cache else CacheResult(
         False, 0, 0, 0, ())
     return VerifyReport(book_path, stages, first_bad, cache, trace.predicted_label, float(trace.probs.max()),
                         trace.true_label, trace.loss, time.monotonic() - started, recalc_seconds,
@@ -433,24 +592,27 @@ def _recalculated_view(path: Path, timeout: float, recalc_engine: Engine,
                        given: Path | None) -> tuple[View, float | None]:
     """The workbook's values after the engine recalculated every formula, and how long the engine took."""
     if given is not None:
-        return _load_recalculated(given, recalc_engine), None
+        return _load_recalculated(given, recalc_engine, path), None
     recalc_engine.find()  # its errors (not installed) are about the engine, not this file
     with tempfile.TemporaryDirectory(prefix="xlcnn-verify-") as tmp:
         started = time.monotonic()
         try:
             (out,) = recalc_engine.recalculate([path], Path(tmp), timeout)
         except SpreadsheetEngineError as exc:
-            raise type(exc)(f"{path}: {exc}") from None
+            # Some of the engine's messages name the file already ("t.xlsx: LibreOffice could not convert it").
+            named = exc.message.startswith(f"{path}: ")
+            raise type(exc)(exc.message if named else f"{path}: {exc.message}") from None
         seconds = time.monotonic() - started
-        return _load_recalculated(out, recalc_engine), seconds
+        return _load_recalculated(out, recalc_engine, path), seconds
 
 
-def _load_recalculated(path: Path, recalc_engine: Engine) -> View:
+def _load_recalculated(copy: Path, recalc_engine: Engine, book: Path) -> View:
+    """The engine's recalculated ``copy`` of ``book``; its errors name ``book``, since the copy is temporary."""
     try:
         with warnings.catch_warnings():
             # Gnumeric's copies carry no default cell style, which openpyxl mentions; values are unaffected.
             warnings.filterwarnings("ignore", "Workbook contains no default style", UserWarning)
-            return load_view(path, data_only=True)
-    except LOAD_ERRORS as exc:
+            return load_view(copy, data_only=True)
+    except ContentError as exc:
         raise recalc_engine.error(
-            f"{path}: {recalc_engine.title} wrote a workbook openpyxl cannot read ({exc})") from None
+            f"{book}: {recalc_engine.title} wrote a recalculated copy that cannot be read ({exc})") from None
