@@ -35,6 +35,8 @@ from xlcnn.check.libreoffice import recalculate
 from xlcnn.check.verify import BadCell, VerifyReport
 from xlcnn.cli import cli
 
+CIRCLE_IMAGE = Path(__file__).resolve().parent.parent / "samples" / "circle.png"
+
 MAIN_NS = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
 SQUARE = '"square";"square";"square";"square"'  # shows "square" whatever the cell holds, number or text
 
@@ -506,3 +508,20 @@ def test_a_workbook_that_displays_a_faked_result_does_not_verify(soffice: str, t
         f"Error: {books['format']}: 2 of {reports['format'].cells:,} formula cells do not match the NumPy engine "
         f"(first: Guide!C4: display changed: the number format {SQUARE} where xlcnn writes General)")
     assert not any(own_tempdir.iterdir())
+
+
+def test_a_workbook_whose_weights_overflow_is_refused_naming_the_stage(tmp_path: Path) -> None:
+    book = tmp_path / "tiny.xlsx"
+    build_workbook(CIRCLE_IMAGE, book, model="tiny")
+    wb = openpyxl.load_workbook(book)
+    ((sheet, ref),) = list(wb.defined_names["conv1_w1_1"].destinations)
+    for row in wb[sheet][ref.replace("$", "")]:
+        for cell in row:
+            cell.value = 1e308
+    edited = tmp_path / "huge.xlsx"
+    wb.save(edited)
+    result = CliRunner().invoke(cli, ["verify", str(edited), "--no-cache-check"])
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert result.stderr == (f"Error: {edited}: its pixels and weights overflow: conv1_out1 would hold values too "
+                             "large for a spreadsheet (infinite or not a number); a weight, bias or scale is far "
+                             "too large\n")

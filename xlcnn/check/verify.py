@@ -65,7 +65,7 @@ from xlcnn.check.readback import (
 )
 from xlcnn.check.recalc import DEFAULT_ENGINE, Engine, engine
 from xlcnn.errors import Spelling, SpreadsheetEngineError, WorkbookError, as_parameter
-from xlcnn.nn.engine import Trace, forward
+from xlcnn.nn.engine import Trace, first_overflow, forward
 
 RTOL = 1e-12  # relative: the promise in docs/architecture.md
 ATOL = 1e-12  # absolute, for values near zero
@@ -566,6 +566,10 @@ def verify_workbook(path: str | os.PathLike[str], timeout: float = DEFAULT_TIMEO
     book = open_workbook(book_path)
     back = read_back(book_path, book)
     trace = forward(back.image, back.model, back.true_label)
+    overflow = first_overflow(trace)
+    if overflow is not None:
+        raise WorkbookError(f"{book_path}: its pixels and weights overflow: {overflow} would hold values too large "
+                            "for a spreadsheet (infinite or not a number); a weight, bias or scale is far too large")
     expected = expected_cells(back, trace)
     missing_sheets = [sheet for sheet in expected.values if sheet not in book.sheets]
     if missing_sheets:
