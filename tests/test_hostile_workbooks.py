@@ -30,7 +30,7 @@ from openpyxl.utils.cell import range_boundaries
 from PIL import Image
 
 from xlcnn import build_workbook, load_model, verify_workbook
-from xlcnn.check import readback
+from xlcnn.check import sheets
 from xlcnn.check.libreoffice import recalculate
 from xlcnn.check.verify import BadCell, VerifyReport
 from xlcnn.cli import cli
@@ -296,7 +296,7 @@ def test_memory_stays_flat_however_the_xml_is_shaped(tiny: Path, tmp_path: Path,
     assert_error(result, f"{nested}: the sheet 'Input' nests more than 100,000 XML elements in one place")
 
     # More cells than xlcnn writes (the limit lowered here, so that the test need not write ten million).
-    monkeypatch.setattr(readback, "MAX_READ_CELLS", 500)
+    monkeypatch.setattr(sheets, "MAX_READ_CELLS", 500)
     assert_error(run("verify", str(tiny)),
                  f"{tiny}: refused: it holds more than 500 cells, and xlcnn writes at most 5,000,000")
 

@@ -47,23 +47,11 @@ from xlcnn.book.sheet import BuildContext
 from xlcnn.book.stages import BY_KIND, EMITTERS
 from xlcnn.book.styles import Styles
 from xlcnn.book.texts import Texts
+from xlcnn.check.cells import Box, ContentError, Pos, cell_ref
 from xlcnn.check.libreoffice import DEFAULT_TIMEOUT
-from xlcnn.check.readback import (
-    Box,
-    ContentError,
-    Look,
-    Pos,
-    ReadBack,
-    Rule,
-    SheetCells,
-    View,
-    cell_ref,
-    load_view,
-    open_workbook,
-    read_back,
-    read_view,
-)
+from xlcnn.check.readback import ReadBack, read_back
 from xlcnn.check.recalc import DEFAULT_ENGINE, Engine, engine
+from xlcnn.check.sheets import Look, Rule, SheetCells, View, load_view, open_workbook, read_view
 from xlcnn.errors import Spelling, SpreadsheetEngineError, WorkbookError, as_parameter
 from xlcnn.nn.engine import Trace, first_overflow, forward
 

@@ -1,0 +1,643 @@
+"""A workbook as a spreadsheet shows it: every sheet streamed cell by cell (each stored value checked as it is
+read), the defined names, and how each cell looks (its number format, colours, whether it is hidden)."""
+
+from __future__ import annotations
+
+import colorsys
+import math
+import re
+import zipfile
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+from xml.etree.ElementTree import Element, ParseError, iterparse
+
+import openpyxl
+from openpyxl.cell.text import Text
+from openpyxl.formula.tokenizer import TokenizerError
+from openpyxl.formula.translate import Translator, TranslatorError
+from openpyxl.styles.colors import COLOR_INDEX
+from openpyxl.styles.numbers import BUILTIN_FORMATS
+from openpyxl.utils.cell import column_index_from_string, range_boundaries
+
+from xlcnn.book.layout import MAX_COLS, MAX_ROWS, col_name
+from xlcnn.book.limits import MAX_CELLS
+from xlcnn.check.archive import LOAD_ERRORS, MAX_READ_CELLS, check_archive, check_regular_file, error_detail
+from xlcnn.check.cells import Box, ContentError, Pos, cell_ref
+from xlcnn.errors import WorkbookError, one_line
+
+# ------------------------------------------------------------------------------------- streaming XML
+
+# XML elements held at once while a part streams: each element is dropped once read (a row holds one cell at a
+# time), so only a hand-made file nests more than a few dozen.
+MAX_HELD_ELEMENTS = 100_000
+
+
+def _local(tag: str) -> str:
+    return tag.rpartition("}")[2]
+
+
+def _xml_events(source: IO[bytes], where: str, keep_below: int, drop: str = "") -> Iterator[tuple[bool, Element, int]]:
+    """(is it a start, element, depth) for the end of every element of an XML part, and the start of those at
+    depth ``keep_below`` or less (the root is at depth 1).
+
+    After its end is seen, an element at depth ``keep_below`` or less (or tagged ``drop``) is removed from its
+    parent, and with it everything under it: deeper elements stay for their ancestor to read. At most
+    ``MAX_HELD_ELEMENTS`` are held at once.
+    """
+    parents: list[Element] = []
+    sizes: list[int] = []  # elements held under each open element, itself included
+    held = 0
+    for event, el in iterparse(source, events=("start", "end")):
+        if event == "start":
+            held += 1
+            if held > MAX_HELD_ELEMENTS:
+                raise ContentError(f"{where} nests more than {MAX_HELD_ELEMENTS:,} XML elements in one place")
+            parents.append(el)
+            sizes.append(1)
+            if len(parents) <= keep_below:
+                yield True, el, len(parents)
+            continue
+        depth = len(parents)
+        yield False, el, depth
+        parents.pop()
+        size = sizes.pop()
+        if parents and (depth <= keep_below or el.tag == drop):
+            parents[-1].remove(el)  # its only child by now: every earlier one was removed the same way
+            held -= size
+        elif sizes:
+            sizes[-1] += size
+
+
+def _flag(value: str | None) -> bool:
+    return value in ("1", "true")  # XlsxWriter writes 1, LibreOffice true
+
+
+def _float(value: str | None) -> float | None:
+    try:
+        return float(value) if value is not None else None
+    except ValueError:
+        return None
+
+
+def _int(value: str | None) -> int | None:
+    try:
+        return int(value) if value is not None else None
+    except ValueError:
+        return None
+
+
+def _boxes(text: str, where: str) -> tuple[Box, ...]:
+    """The blocks of a space-separated list of references (``A1:B2 D4``); whole rows and columns included."""
+    boxes = []
+    for ref in text.replace("$", "").split():
+        try:
+            left, top, right, bottom = range_boundaries(ref)
+        except (ValueError, TypeError):
+            raise ContentError(f"{where} refers to {ref[:40]!r}, which is not a block of cells") from None
+        boxes.append((top or 1, left or 1, bottom or MAX_ROWS, right or MAX_COLS))
+    return tuple(boxes)
+
+
+# ------------------------------------------------------------------------------------- colours and styles
+
+WHITE, BLACK = "FFFFFF", "000000"  # a sheet's background and its automatic text colour
+# The Office theme's colours, for a workbook without a theme part, in the order a style's theme="n" counts
+# them: light 1, dark 1, light 2, dark 2, accents 1–6, hyperlink, followed hyperlink.
+_OFFICE_THEME = ("FFFFFF", "000000", "E7E6E6", "44546A", "4472C4", "ED7D31", "A5A5A5", "FFC000", "5B9BD5",
+                 "70AD47", "0563C1", "954F72")
+_HEX = re.compile(r"[0-9A-Fa-f]{6,8}")
+
+
+@dataclass(frozen=True)
+class Colour:
+    """A colour as a style states it: an RGB value, or a theme or palette entry, lightened or darkened by tint."""
+
+    rgb: str | None = None
+    theme: int | None = None
+    indexed: int | None = None
+    tint: float = 0.0
+
+
+def _colour(el: Element | None) -> Colour | None:
+    """The colour an element (``<color>``, ``<fgColor>``, …) states; None when automatic or absent."""
+    if el is None or _flag(el.get("auto")):
+        return None
+    rgb = el.get("rgb")
+    return Colour(rgb if rgb and _HEX.fullmatch(rgb) else None, _int(el.get("theme")), _int(el.get("indexed")),
+                  _float(el.get("tint")) or 0.0)
+
+
+@dataclass(frozen=True)
+class Palette:
+    """Turns stated colours into RGB: the theme's colours and the indexed palette (the workbook's own, if any)."""
+
+    theme: tuple[str, ...] = _OFFICE_THEME
+    indexed: tuple[str, ...] = tuple(c[-6:] for c in COLOR_INDEX)
+
+    def rgb(self, colour: Colour | None, default: str) -> str:
+        """``RRGGBB``; ``default`` for an automatic colour or one that names no entry."""
+        if colour is None:
+            return default
+        base = colour.rgb[-6:].upper() if colour.rgb else None
+        if base is None and colour.theme is not None and 0 <= colour.theme < len(self.theme):
+            base = self.theme[colour.theme]
+        if base is None and colour.indexed is not None and 0 <= colour.indexed < len(self.indexed):
+            base = self.indexed[colour.indexed]
+        if base is None:
+            return default
+        return _tinted(base, colour.tint) if colour.tint else base
+
+
+def _tinted(rgb: str, tint: float) -> str:
+    """Excel's tint: the lightness moved towards black (tint < 0) or white (tint > 0)."""
+    h, light, s = colorsys.rgb_to_hls(*(int(rgb[i:i + 2], 16) / 255 for i in (0, 2, 4)))
+    light = light * (1 + tint) if tint < 0 else light * (1 - tint) + tint
+    r, g, b = colorsys.hls_to_rgb(h, min(max(light, 0.0), 1.0), s)
+    return "".join(f"{round(x * 255):02X}" for x in (r, g, b))
+
+
+@dataclass(frozen=True)
+class Look:
+    """What a cell format shows: its number format (None when it names one the workbook does not define), the
+    colour of its text and the colours of its fill (a pattern shows two; no fill shows the white sheet)."""
+
+    num_format: str | None
+    font: str
+    fills: tuple[str, ...]
+
+
+DEFAULT_LOOK = Look("General", BLACK, (WHITE,))  # a cell of a workbook without styles
+
+
+@dataclass(frozen=True)
+class Dxf:
+    """The style a conditional format applies: each property None when it leaves the cell's own alone."""
+
+    num_format: str | None
+    font: str | None
+    fill: str | None
+
+
+@dataclass(frozen=True)
+class _RawFill:
+    pattern: str | None
+    colours: tuple[Colour | None, ...]  # a pattern's foreground and background, or a gradient's stops
+
+
+@dataclass
+class _Styles:
+    """styles.xml as read, before its colours are resolved (the palette comes last in the file)."""
+
+    formats: dict[int, str] = field(default_factory=dict)
+    fonts: list[Colour | None] = field(default_factory=list)
+    fills: list[_RawFill] = field(default_factory=list)
+    xfs: list[tuple[int, int, int]] = field(default_factory=list)  # (numFmtId, fontId, fillId)
+    dxfs: list[tuple[str | None, Colour | None, Colour | None, bool]] = field(default_factory=list)
+    palette: list[str] = field(default_factory=list)
+
+
+def _read_styles(source: IO[bytes]) -> _Styles:
+    styles, section = _Styles(), ""
+    for start, el, depth in _xml_events(source, "styles.xml", 3):
+        if start:
+            section = _local(el.tag) if depth == 2 else section
+            continue
+        if depth != 3:
+            continue
+        kind = (section, _local(el.tag))
+        if kind == ("numFmts", "numFmt"):
+            styles.formats[_int(el.get("numFmtId")) or 0] = el.get("formatCode", "")
+        elif kind == ("fonts", "font"):
+            styles.fonts.append(_colour(_child(el, "color")))
+        elif kind == ("fills", "fill"):
+            styles.fills.append(_raw_fill(el))
+        elif kind == ("cellXfs", "xf"):
+            styles.xfs.append((_int(el.get("numFmtId")) or 0, _int(el.get("fontId")) or 0, _int(el.get("fillId")) or 0))
+        elif kind == ("dxfs", "dxf"):
+            styles.dxfs.append(_raw_dxf(el))
+        elif kind == ("colors", "indexedColors"):
+            styles.palette = [(c.get("rgb") or "")[-6:].upper() for c in el if _local(c.tag) == "rgbColor"]
+    return styles
+
+
+def _child(el: Element | None, name: str) -> Element | None:
+    return None if el is None else next((c for c in el if _local(c.tag) == name), None)
+
+
+def _raw_fill(el: Element) -> _RawFill:
+    pattern = _child(el, "patternFill")
+    if pattern is not None:
+        kind = pattern.get("patternType")
+        return _RawFill(kind, (_colour(_child(pattern, "fgColor")), _colour(_child(pattern, "bgColor"))))
+    gradient = _child(el, "gradientFill")
+    stops = [] if gradient is None else [_colour(_child(stop, "color")) for stop in gradient]
+    return _RawFill("gradient" if stops else None, tuple(stops))
+
+
+def _raw_dxf(el: Element) -> tuple[str | None, Colour | None, Colour | None, bool]:
+    """(number format, font colour, fill colour, has a fill) of a ``<dxf>``: a dxf's solid fill is its bgColor."""
+    num_format = _child(el, "numFmt")
+    pattern = _child(_child(el, "fill"), "patternFill")
+    fill = None if pattern is None else _colour(_child(pattern, "bgColor")) or _colour(_child(pattern, "fgColor"))
+    code = None if num_format is None else num_format.get("formatCode", "")
+    return code, _colour(_child(_child(el, "font"), "color")), fill, pattern is not None
+
+
+def _read_theme(source: IO[bytes]) -> tuple[str, ...]:
+    """The theme's twelve colours, in the order ``theme="n"`` counts them (light 1 first, then dark 1, …)."""
+    for start, el, _ in _xml_events(source, "the theme", 3):
+        if not start and _local(el.tag) == "clrScheme":
+            scheme = []
+            for entry in el:
+                value = next((c.get("val") if _local(c.tag) == "srgbClr" else c.get("lastClr")
+                              for c in entry if _local(c.tag) in ("srgbClr", "sysClr")), None)
+                scheme.append(value.upper() if value and _HEX.fullmatch(value) else "")
+            if len(scheme) >= len(_OFFICE_THEME) and all(scheme):
+                return (scheme[1], scheme[0], scheme[3], scheme[2], *scheme[4:len(_OFFICE_THEME)])
+    return _OFFICE_THEME
+
+
+@dataclass(frozen=True, eq=False)
+class Looks:
+    """Every cell format and conditional-format style of a workbook, as a reader sees them."""
+
+    cells: tuple[Look, ...] = ()
+    dxfs: tuple[Dxf, ...] = ()
+    palette: Palette = Palette()
+
+
+def _looks(styles: _Styles, theme: tuple[str, ...]) -> Looks:
+    palette = Palette(theme, tuple(styles.palette)) if styles.palette else Palette(theme)
+    fills = tuple(_fill_colours(fill, palette) for fill in styles.fills)
+    fonts = tuple(palette.rgb(colour, BLACK) for colour in styles.fonts)
+    cells = []
+    for i, (num_format, font, fill) in enumerate(styles.xfs):
+        if not (0 <= font < len(fonts) and 0 <= fill < len(fills)):
+            raise ContentError(f"not a valid .xlsx workbook (cell format {i} uses a font or fill that styles.xml "
+                               "does not define)")
+        cells.append(Look(styles.formats.get(num_format, BUILTIN_FORMATS.get(num_format)), fonts[font], fills[fill]))
+    dxfs = tuple(Dxf(num_format, None if font is None else palette.rgb(font, BLACK),
+                     None if not has_fill else palette.rgb(fill, WHITE))
+                 for num_format, font, fill, has_fill in styles.dxfs)
+    return Looks(tuple(cells) or (DEFAULT_LOOK,), dxfs, palette)
+
+
+def _fill_colours(fill: _RawFill, palette: Palette) -> tuple[str, ...]:
+    if fill.pattern in (None, "none"):
+        return (WHITE,)
+    if fill.pattern == "gradient":
+        return tuple(palette.rgb(colour, WHITE) for colour in fill.colours)
+    fg = palette.rgb(fill.colours[0], BLACK)
+    return (fg,) if fill.pattern == "solid" else (fg, palette.rgb(fill.colours[1], WHITE))
+
+
+# ------------------------------------------------------------------------------------- reading the sheets
+
+
+@dataclass(frozen=True)
+class Rule:
+    """A conditional format, as far as it changes what its cells show."""
+
+    boxes: tuple[Box, ...]
+    kind: str  # the rule's type: colorScale, cellIs, expression, dataBar, …
+    dxf: Dxf | None  # the style it applies, if any
+    colours: tuple[str, ...]  # a colour scale's colours (RRGGBB)
+    hides_values: bool  # a data bar or an icon set shown without its value
+
+
+@dataclass(frozen=True, eq=False)
+class SheetDisplay:
+    """What hides or restyles a sheet's cells beyond their own formats."""
+
+    hidden_rows: frozenset[int] = frozenset()
+    hidden_cols: frozenset[int] = frozenset()
+    merges: tuple[Box, ...] = ()
+    rules: tuple[Rule, ...] = ()
+
+
+@dataclass(frozen=True, eq=False)
+class SheetCells:
+    """One sheet's non-empty cells by (row, col), which of them hold formulas, the cell format (an index into
+    ``View.looks``) of each formula, and what else changes what the sheet shows."""
+
+    cells: dict[Pos, Any]
+    formulas: frozenset[Pos]
+    styles: dict[Pos, int] = field(default_factory=dict)
+    display: SheetDisplay = SheetDisplay()
+
+
+@dataclass(frozen=True, eq=False)
+class View:
+    """A workbook as read: formulas (``data_only=False``, with how each formula cell looks) or stored values."""
+
+    sheets: dict[str, SheetCells]
+    names: dict[str, Any]  # workbook-level defined names → openpyxl DefinedName
+    looks: Looks = Looks()
+
+
+_MAIN = "{http://schemas.openxmlformats.org/spreadsheetml/2006/main}"
+_ROW, _CELL, _VALUE, _FORMULA, _INLINE = (_MAIN + tag for tag in ("row", "c", "v", "f", "is"))
+_X14 = "{http://schemas.microsoft.com/office/spreadsheetml/2009/9/main}"
+_SQREF = "{http://schemas.microsoft.com/office/excel/2006/main}sqref"
+_CELL_NAME = re.compile(r"([A-Z]{1,3})([0-9]{1,7})")
+_NUMERAL = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+_ARRAY, _DATA_TABLE = " (an array formula)", " (a data table)"
+
+
+class _SheetReader:
+    """One worksheet's XML, streamed: each cell is read, checked and dropped as it ends."""
+
+    def __init__(self, name: str, strings: Sequence[str], data_only: bool, looks: Looks, budget: list[int]) -> None:
+        self.name, self.strings, self.data_only, self.looks = name, strings, data_only, looks
+        self.budget = budget  # cells still allowed in this view, shared by its sheets
+        self.cells: dict[Pos, Any] = {}
+        self.formulas: set[Pos] = set()
+        self.styles: dict[Pos, int] = {}
+        self.shared: dict[str, Translator] = {}
+        self.row = self.col = 0
+        self.default_height: float | None = None
+        self.default_width: float | None = None
+        self.hidden_rows: set[int] = set()
+        self.col_widths = bytearray(MAX_COLS + 1)  # 0: the default width, 1: shown, 2: hidden
+        self.merges: list[Box] = []
+        self.rules: list[Rule] = []
+        self.cf_boxes: tuple[Box, ...] = ()
+
+    def read(self, source: IO[bytes]) -> SheetCells:
+        where = f"the sheet {self.name!r}"
+        try:
+            for start, el, depth in _xml_events(source, where, 3, drop=_CELL):
+                if start:
+                    self._start(el, depth)
+                else:
+                    self._end(el, depth)
+        except ParseError as exc:
+            raise ContentError(f"not a valid .xlsx workbook ({where} is not well-formed XML: {exc})") from None
+        display = SheetDisplay() if self.data_only else self._display()
+        return SheetCells(self.cells, frozenset(self.formulas), self.styles, display)
+
+    def _display(self) -> SheetDisplay:
+        hidden_by_default = self.default_width == 0
+        hidden_cols = frozenset(c for c in range(1, MAX_COLS + 1)
+                                if self.col_widths[c] == 2 or (hidden_by_default and self.col_widths[c] == 0))
+        return SheetDisplay(frozenset(self.hidden_rows), hidden_cols, tuple(self.merges), tuple(self.rules))
+
+    # How the sheet looks is read only with the formulas (``data_only=False``): the values' views need none.
+
+    def _start(self, el: Element, depth: int) -> None:
+        if depth == 3 and el.tag == _ROW:
+            self._row(el)
+        elif depth != 2 or self.data_only:
+            return
+        elif _local(el.tag) == "sheetFormatPr":
+            self.default_height = _float(el.get("defaultRowHeight"))
+            self.default_width = _float(el.get("defaultColWidth"))
+        elif _local(el.tag) == "conditionalFormatting":
+            self.cf_boxes = _boxes(el.get("sqref", ""), f"a conditional format on {self.name!r}")
+
+    def _end(self, el: Element, depth: int) -> None:
+        if el.tag == _CELL:
+            self._cell(el)
+            return
+        if depth != 3 or self.data_only:
+            return
+        tag = _local(el.tag)
+        if tag == "col":
+            self._col(el)
+        elif tag == "mergeCell":
+            self.merges += _boxes(el.get("ref", ""), f"a merged range on {self.name!r}")
+        elif tag == "cfRule":
+            self.rules.append(self._rule(el, self.cf_boxes))
+        elif tag == "ext":
+            for cf in el.iter(_X14 + "conditionalFormatting"):
+                boxes = _boxes(cf.findtext(_SQREF) or "", f"a conditional format on {self.name!r}")
+                self.rules += [self._rule(rule, boxes) for rule in cf.iter(_X14 + "cfRule")]
+
+    # Rows, columns and conditional formats ----------------------------------------------------
+
+    def _row(self, el: Element) -> None:
+        number = el.get("r")
+        self.row = self._row_number(number) if number is not None else self.row + 1
+        self.col = 0
+        height = _float(el.get("ht"))
+        if _flag(el.get("hidden")) or (height if height is not None else self.default_height) == 0:
+            self.hidden_rows.add(self.row)
+
+    def _col(self, el: Element) -> None:
+        first = min(max(_int(el.get("min")) or 1, 1), MAX_COLS)
+        last = min(max(_int(el.get("max")) or first, first), MAX_COLS)
+        hidden = _flag(el.get("hidden")) or _float(el.get("width")) == 0
+        self.col_widths[first:last + 1] = (b"\x02" if hidden else b"\x01") * (last - first + 1)
+
+    def _rule(self, el: Element, boxes: tuple[Box, ...]) -> Rule:
+        kind = el.get("type", "")
+        dxf = None
+        if el.get("dxfId") is not None:
+            index = _int(el.get("dxfId"))
+            if index is None or not 0 <= index < len(self.looks.dxfs):
+                raise ContentError(f"not a valid .xlsx workbook (a conditional format on {self.name!r} uses the "
+                                   f"style dxfId={el.get('dxfId')!r}, which styles.xml does not define)")
+            dxf = self.looks.dxfs[index]
+        inline = _child(el, "dxf")  # an Excel 2010 rule carries its own
+        if inline is not None:
+            num_format, font, fill, has_fill = _raw_dxf(inline)
+            palette = self.looks.palette
+            dxf = Dxf(num_format, None if font is None else palette.rgb(font, BLACK),
+                      palette.rgb(fill, WHITE) if has_fill else None)
+        colours = tuple(self.looks.palette.rgb(_colour(c), WHITE) for scale in el if _local(scale.tag) == "colorScale"
+                        for c in scale if _local(c.tag) == "color")
+        hides = any(_local(c.tag) in ("dataBar", "iconSet") and c.get("showValue") in ("0", "false") for c in el)
+        return Rule(boxes, kind, dxf, colours, hides)
+
+    # Cells ------------------------------------------------------------------------------------
+
+    def _row_number(self, text: str) -> int:
+        number = _int(text)
+        if number is None or not 1 <= number <= MAX_ROWS:
+            raise ContentError(f"not a valid .xlsx workbook (the sheet {self.name!r} has a row numbered "
+                               f"{text[:20]!r}; a sheet's are 1–{MAX_ROWS:,})")
+        return number
+
+    def _position(self, ref: str | None) -> Pos:
+        if ref is None:  # a cell may leave out its reference: it follows the one before
+            return self.row, self.col + 1
+        match = _CELL_NAME.fullmatch(ref)
+        if match is None:
+            raise ContentError(f"not a valid .xlsx workbook (the sheet {self.name!r} has a cell named "
+                               f"{ref[:20]!r}, which is not a cell reference)")
+        row, col = int(match.group(2)), column_index_from_string(match.group(1))
+        if not (1 <= row <= MAX_ROWS and 1 <= col <= MAX_COLS):
+            raise ContentError(f"not a valid .xlsx workbook (the sheet {self.name!r} has a cell {ref!r} outside "
+                               f"the {MAX_ROWS:,} rows and {MAX_COLS:,} columns a sheet has)")
+        return row, col
+
+    def _cell(self, el: Element) -> None:
+        pos = self._position(el.get("r"))
+        self.col = pos[1]
+        formula = el.find(_FORMULA)
+        value = self._value(el, pos, formula is not None)  # a formula's cached value is checked all the same
+        if formula is not None and not self.data_only:
+            value = self._formula(formula, pos)
+            self.formulas.add(pos)
+            self.styles[pos] = self._style(el.get("s"), pos)
+        if value is None:
+            return
+        self.budget[0] -= 1
+        if self.budget[0] < 0:
+            raise ContentError(f"refused: it holds more than {MAX_READ_CELLS:,} cells, and xlcnn writes at most "
+                               f"{MAX_CELLS:,}")
+        self.cells[pos] = value
+
+    def _style(self, text: str | None, pos: Pos) -> int:
+        index = _int(text) if text is not None else 0
+        if index is None or not 0 <= index < len(self.looks.cells):
+            raise ContentError(f"{cell_ref(self.name, *pos)} uses the cell format s={text!r}, which the workbook's "
+                               "styles do not define")
+        return index
+
+    def _value(self, el: Element, pos: Pos, cached: bool) -> Any:
+        kind = el.get("t", "n")
+        if kind == "inlineStr":
+            inline = el.find(_INLINE)
+            return None if inline is None else Text.from_tree(inline).content
+        text = el.findtext(_VALUE) or None
+        if text is None:
+            return None
+        if kind == "n":
+            return self._number(text.strip(), pos, cached)
+        if kind == "s":
+            index = _int(text)
+            if index is None or not 0 <= index < len(self.strings):
+                raise ContentError(f"{self._where(pos, cached)} refers to the shared string {text[:20]!r}, which "
+                                   "the workbook does not have")
+            return self.strings[index]
+        if kind == "b":
+            if text not in ("0", "1", "true", "false"):
+                raise ContentError(f"{self._where(pos, cached)} holds {_shown(text)} where TRUE or FALSE belongs")
+            return text in ("1", "true")
+        if kind in ("str", "e", "d"):  # text, an error value (#DIV/0!), a date written as text
+            return text
+        raise ContentError(f"{self._where(pos, cached)} holds {_shown(text)} as a value of type {kind[:20]!r}, "
+                           "which .xlsx files do not have")
+
+    def _where(self, pos: Pos, cached: bool) -> str:
+        return f"the cached value of {cell_ref(self.name, *pos)}" if cached else cell_ref(self.name, *pos)
+
+    def _number(self, text: str, pos: Pos, cached: bool) -> int | float:
+        """The number a cell stores; a ``ContentError`` for anything a spreadsheet cannot hold (NaN, 12abc, a
+        400-digit integer), instead of a value the engine would choke on."""
+        if not _NUMERAL.fullmatch(text):
+            where = self._where(pos, cached)
+            raise ContentError(f"{where} is {_shown(text)}, which is not a number" if cached else
+                               f"{where} holds {_shown(text)} where a number belongs")
+        number = float(text)
+        if not math.isfinite(number):
+            digits = text.lstrip("+-")
+            what = f"a {len(digits):,}-digit number" if digits.isdigit() else _shown(text)
+            raise ContentError(f"{self._where(pos, cached)} {'is' if cached else 'holds'} {what}, beyond the "
+                               "largest a spreadsheet can hold (about 1.8E+308)")
+        if "." in text or "e" in text or "E" in text or len(text) > 18:
+            return number
+        return int(text)  # as openpyxl reads it
+
+    def _formula(self, el: Element, pos: Pos) -> str:
+        formula = "=" + (el.text or "")
+        kind = el.get("t")
+        if kind == "array":
+            return formula + _ARRAY
+        if kind == "dataTable":
+            return formula + _DATA_TABLE
+        if kind != "shared":
+            return formula
+        key = el.get("si", "")
+        here = f"{col_name(pos[1] - 1)}{pos[0]}"
+        if key not in self.shared:  # the first cell of a shared formula states it; the others refer to it
+            if formula != "=":
+                self.shared[key] = Translator(formula, here)
+            return formula
+        try:
+            return str(self.shared[key].translate_formula(here))
+        except (TranslatorError, TokenizerError, ValueError, IndexError) as exc:
+            raise ContentError(f"{cell_ref(self.name, *pos)} holds a shared formula that cannot be read "
+                               f"({one_line(str(exc))[:80]})") from None
+
+
+def _shown(text: str) -> str:
+    """A stored value in a message: quoted, and shortened when it is long."""
+    return repr(text) if len(text) <= 24 else repr(text[:20] + "…") + f" ({len(text):,} characters)"
+
+
+def load_view(path: Path, data_only: bool) -> View:
+    """The workbook's sheets, names and (with formulas) styles; a ``ContentError`` when it cannot be read."""
+    try:
+        # A file object, so that openpyxl judges the content rather than the file name's extension.
+        with path.open("rb") as fh:
+            wb = openpyxl.load_workbook(fh, read_only=True, data_only=data_only)
+            try:
+                archive = wb._archive  # openpyxl's: the sheets are streamed from it by _SheetReader, not openpyxl
+                looks = Looks() if data_only else _workbook_looks(archive)
+                budget = [MAX_READ_CELLS]
+                sheets: dict[str, SheetCells] = {}
+                parts: dict[str, str] = {}  # part → the sheet read from it
+                for ws in wb.worksheets:
+                    if ws._worksheet_path in parts:  # or one part of a few megabytes could be read a million times
+                        raise ContentError(f"not a valid .xlsx workbook (the sheets {parts[ws._worksheet_path]!r} "
+                                           f"and {ws.title!r} are both {ws._worksheet_path})")
+                    parts[ws._worksheet_path] = ws.title
+                    reader = _SheetReader(ws.title, ws._shared_strings, data_only, looks, budget)
+                    with archive.open(ws._worksheet_path) as source:
+                        sheets[ws.title] = reader.read(source)
+                defined = dict(wb.defined_names.items())
+            finally:
+                wb.close()
+    except ContentError:
+        raise
+    except LOAD_ERRORS as exc:
+        raise ContentError(f"not a valid .xlsx workbook ({error_detail(exc)})") from None
+    return View(sheets, defined, looks)
+
+
+def _workbook_looks(archive: zipfile.ZipFile) -> Looks:
+    """The cell formats, from the parts openpyxl reads them from (xl/styles.xml, xl/theme/theme1.xml)."""
+    parts = set(archive.namelist())
+    theme: tuple[str, ...] = _OFFICE_THEME
+    if "xl/theme/theme1.xml" in parts:
+        with archive.open("xl/theme/theme1.xml") as source:
+            theme = _read_theme(source)
+    if "xl/styles.xml" not in parts:
+        return Looks((DEFAULT_LOOK,), palette=Palette(theme))
+    with archive.open("xl/styles.xml") as source:
+        return _looks(_read_styles(source), theme)
+
+
+_SIGNATURES = ((b"\x89PNG", "it is a PNG image"), (b"\xff\xd8\xff", "it is a JPEG image"),
+               (b"GIF8", "it is a GIF image"), (b"%PDF", "it is a PDF"),
+               (b"\xd0\xcf\x11\xe0", "it is an old .xls workbook; save it as .xlsx"))
+
+
+def open_workbook(path: Path) -> View:
+    """The workbook's formulas, names and looks, or a one-line ``WorkbookError`` saying what the file is instead."""
+    check_regular_file(path)
+    try:
+        with path.open("rb") as fh:
+            head = fh.read(8)
+    except OSError as exc:
+        raise WorkbookError(f"{path}: cannot be read ({exc.strerror or exc})") from None
+    if not zipfile.is_zipfile(path):
+        what = "the file is empty" if not head else next(
+            (text for magic, text in _SIGNATURES if head.startswith(magic)), "not a zip archive")
+        raise WorkbookError(f"{path}: not an .xlsx workbook ({what})")
+    check_archive(path)
+    return read_view(path, data_only=False)
+
+
+def read_view(path: Path, data_only: bool) -> View:
+    """``load_view`` of the user's workbook (already checked by ``open_workbook``), its errors naming it."""
+    try:
+        return load_view(path, data_only)
+    except ContentError as exc:
+        raise WorkbookError(f"{path}: {exc}") from None
+
+
