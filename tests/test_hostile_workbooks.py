@@ -26,8 +26,8 @@ import numpy as np
 import openpyxl
 import pytest
 from click.testing import CliRunner, Result
-from openpyxl.utils.cell import range_boundaries
 from PIL import Image
+from workbooks import name_cell, qualified, sheet_part
 
 from xlcnn import build_workbook, load_model, verify_workbook
 from xlcnn.check import sheets
@@ -66,25 +66,10 @@ def assert_error(result: Result, message: str) -> None:
     assert "Traceback" not in result.output and " object at 0x" not in result.output
 
 
-def name_cell(path: Path, name: str, r: int = 0, c: int = 0) -> tuple[str, str]:
-    """(sheet, A1) of cell (r, c) of the defined name ``name``."""
-    wb = openpyxl.load_workbook(path, read_only=True)
-    ((sheet, ref),) = list(wb.defined_names[name].destinations)
-    wb.close()
-    col, row, _, _ = range_boundaries(ref.replace("$", ""))
-    return sheet, f"{openpyxl.utils.get_column_letter(col + c)}{row + r}"
 
 
-def quoted(sheet: str, ref: str) -> str:
-    return f"'{sheet}'!{ref}" if " " in sheet else f"{sheet}!{ref}"
 
 
-def sheet_part(path: Path, sheet: str) -> str:
-    """The zip member of ``sheet``: XlsxWriter numbers sheet parts in sheet order."""
-    wb = openpyxl.load_workbook(path, read_only=True)
-    index = wb.sheetnames.index(sheet) + 1
-    wb.close()
-    return f"xl/worksheets/sheet{index}.xml"
 
 
 def rewrite(src: Path, dst: Path, changes: dict[str, Callable[[str], str]]) -> Path:
@@ -313,7 +298,7 @@ def test_stored_values_no_spreadsheet_holds_are_named_at_their_cell(tiny: Path, 
             return xml if kind is None else re.sub(r'^<c r="(\w+)"', rf'<c r="\1" t="{kind}"', xml)
         return change
 
-    at, cached = quoted(*pixel), f"the cached value of {quoted(*conv)}"
+    at, cached = qualified(*pixel), f"the cached value of {qualified(*conv)}"
     cases = [
         (pixel, value("9" * 400), f"{at} holds a 400-digit number, beyond the largest a spreadsheet can hold "
                                   "(about 1.8E+308)"),
@@ -331,7 +316,7 @@ def test_stored_values_no_spreadsheet_holds_are_named_at_their_cell(tiny: Path, 
         (conv, value("-" + "1" * 320), f"{cached} is a 320-digit number, beyond the largest a spreadsheet can hold "
                                        "(about 1.8E+308)"),
         (conv, lambda xml: re.sub(r' s="\d+"', ' s="9999"', xml),
-         f"{quoted(*conv)} uses the cell format s='9999', which the workbook's styles do not define"),
+         f"{qualified(*conv)} uses the cell format s='9999', which the workbook's styles do not define"),
         (conv, lambda xml: xml.replace(f'r="{conv[1]}"', 'r="XFE1"'),
          "not a valid .xlsx workbook (the sheet 'Conv 1' has a cell 'XFE1' outside the 1,048,576 rows and 16,384 "
          "columns a sheet has)"),
@@ -477,7 +462,7 @@ def test_a_workbook_that_displays_a_faked_result_does_not_verify(soffice: str, t
     assert {s.stage: s.verdict for s in reports["format"].stages}["Guide"] == "MISMATCH"
     assert reports["format"].bad == 2
     sign = first(reports["sign"])
-    assert (sign.cell, sign.problem, sign.got) == (quoted(*conv), changed, "the number format 0.00;0.00")
+    assert (sign.cell, sign.problem, sign.got) == (qualified(*conv), changed, "the number format 0.00;0.00")
     assert sign.expected in ("0", "0.0", "0.00") and reports["sign"].bad == 1
     assert reports["row"].first_bad == (BadCell("Guide!C4", changed, None, "row 4 is hidden"),)
     assert reports["height"].first_bad == (BadCell("Guide!C5", changed, None, "row 5 is hidden"),)
@@ -490,11 +475,11 @@ def test_a_workbook_that_displays_a_faked_result_does_not_verify(soffice: str, t
         for _, ref in guide)
     assert reports["merged"].first_bad == (BadCell("Guide!C4", changed, None,
                                                    "it is under the merged cells B4:C4, which show only B4"),)
-    assert reports["bars"].first_bad == tuple(BadCell(quoted(*cell), changed, None,
+    assert reports["bars"].first_bad == tuple(BadCell(qualified(*cell), changed, None,
                                                       "a conditional format (dataBar) hides its value")
                                               for cell in probs)
     array = first(reports["array"])
-    assert (array.cell, array.problem) == (quoted(*conv), "formula changed")
+    assert (array.cell, array.problem) == (qualified(*conv), "formula changed")
     assert str(array.got).endswith(" (an array formula)") and reports["array"].bad == 1
     assert reports["dimension"].ok, reports["dimension"].summary()
     # LibreOffice's own save of the workbook (its styles, palette and formats rewritten) shows what xlcnn shows.

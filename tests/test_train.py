@@ -11,6 +11,7 @@ import pytest
 from click.testing import CliRunner
 from factories import make_model
 from helpers import assert_stage_matches
+from layer_check import numeric_gradient
 
 from xlcnn import load_model
 from xlcnn.cli import cli
@@ -24,18 +25,6 @@ from xlcnn.nn.layers import conv, dense, flatten, pool, relu, softmax
 UNUSED_SEED = 20_260_101
 
 
-def numeric_gradient(f: Callable[[], float], x: np.ndarray, eps: float) -> np.ndarray:
-    """Central differences of ``f`` with respect to every element of ``x`` (changed in place, restored)."""
-    grad = np.zeros_like(x)
-    for i in np.ndindex(x.shape):
-        original = x[i]
-        x[i] = original + eps
-        up = f()
-        x[i] = original - eps
-        down = f()
-        x[i] = original
-        grad[i] = (up - down) / (2 * eps)
-    return grad
 
 
 def probe(forward: Callable[[], np.ndarray], upstream: np.ndarray) -> Callable[[], float]:

@@ -19,8 +19,8 @@ import openpyxl
 import pytest
 from click.testing import CliRunner, Result
 from factories import make_model
-from openpyxl.utils.cell import range_boundaries
 from PIL import Image
+from workbooks import name_cell, qualified, sheet_part
 
 from xlcnn import build_workbook, forward, load_image, load_model, verify_workbook
 from xlcnn.check.gnumeric import INSTALL_HINT as GNUMERIC_HINT
@@ -71,13 +71,6 @@ def run(*args: str, env: dict[str, str | None] | None = None) -> Result:
 # ---------------------------------------------------------------------------------------------- helpers
 
 
-def name_cell(path: Path, name: str, r: int = 0, c: int = 0) -> tuple[str, str]:
-    """(sheet, A1) of cell (r, c) of defined name ``name``."""
-    wb = openpyxl.load_workbook(path, read_only=True)
-    ((sheet, ref),) = list(wb.defined_names[name].destinations)
-    col, row, _, _ = range_boundaries(ref.replace("$", ""))
-    wb.close()
-    return sheet, f"{openpyxl.utils.get_column_letter(col + c)}{row + r}"
 
 
 def name_ref(path: Path, name: str) -> str:
@@ -94,16 +87,8 @@ def grid_values(path: Path, name: str) -> np.ndarray:
     return np.array([[cell.value for cell in row] for row in wb[sheet][ref.replace("$", "")]], dtype=float)
 
 
-def qualified(sheet: str, ref: str) -> str:
-    return f"'{sheet}'!{ref}" if " " in sheet else f"{sheet}!{ref}"
 
 
-def sheet_part(path: Path, sheet: str) -> str:
-    """The zip member of ``sheet``: XlsxWriter numbers sheet parts in sheet order."""
-    wb = openpyxl.load_workbook(path, read_only=True)
-    index = wb.sheetnames.index(sheet) + 1
-    wb.close()
-    return f"xl/worksheets/sheet{index}.xml"
 
 
 def cell_xml(path: Path, sheet: str, ref: str) -> re.Match[str]:

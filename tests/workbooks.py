@@ -114,3 +114,25 @@ def assert_recalculated_equals_cached(book: Book, recalc: Any, rtol: float = RTO
             bad.append(f"{sheet}!{ref}: cached {want!r}, recalculated {got!r}")
     assert not bad, f"{book.path.name}: {len(bad)} of {len(cells)} cells differ, first: {bad[:3]}"
     return len(cells)
+
+
+def name_cell(path: Path, name: str, r: int = 0, c: int = 0) -> tuple[str, str]:
+    """(sheet, A1) of cell (r, c) of defined name ``name``."""
+    wb = openpyxl.load_workbook(path, read_only=True)
+    ((sheet, ref),) = list(wb.defined_names[name].destinations)
+    col, row, _, _ = range_boundaries(ref.replace("$", ""))
+    wb.close()
+    return sheet, f"{openpyxl.utils.get_column_letter(col + c)}{row + r}"
+
+
+def qualified(sheet: str, ref: str) -> str:
+    """``'Sheet'!A1`` as verify's messages write it."""
+    return f"'{sheet}'!{ref}" if " " in sheet else f"{sheet}!{ref}"
+
+
+def sheet_part(path: Path, sheet: str) -> str:
+    """The zip member of ``sheet``: XlsxWriter numbers sheet parts in sheet order."""
+    wb = openpyxl.load_workbook(path, read_only=True)
+    index = wb.sheetnames.index(sheet) + 1
+    wb.close()
+    return f"xl/worksheets/sheet{index}.xml"
