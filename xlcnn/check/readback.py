@@ -24,8 +24,9 @@ from xlcnn.check.cells import cell_ref
 from xlcnn.check.sheets import View
 from xlcnn.errors import ModelError, WorkbookError
 from xlcnn.model import names
+from xlcnn.model.labels import check_label, check_labels
 from xlcnn.model.spec import Architecture, ConvSpec, InputSpec, Model, PoolSpec, Provenance
-from xlcnn.model.templates import check_label, check_labels, weights_from_arrays
+from xlcnn.model.templates import weights_from_arrays
 
 # ------------------------------------------------------------------------------------- reading it back
 

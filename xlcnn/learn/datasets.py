@@ -33,8 +33,8 @@ from PIL import Image, ImageDraw
 
 from xlcnn.errors import DatasetError, XlcnnError, option
 from xlcnn.image import load_image
+from xlcnn.model.labels import check_label, check_labels
 from xlcnn.model.spec import FitMode
-from xlcnn.model.templates import check_label, check_labels
 
 SUPERSAMPLE = 4  # masks are drawn this many times larger, then shrunk: anti-aliased edges
 CHUNK = 1_000  # images drawn at a time
