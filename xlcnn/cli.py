@@ -111,7 +111,8 @@ def cli() -> None:
 @click.option("--lang", default=DEFAULT_LANGUAGE, show_default=True, metavar="CODE",
               help="Language of the explanations (a file in templates/lang/).")
 @click.option("--worked", callback=lambda ctx, param, value: _cell(value), metavar="MAP,ROW,COL",
-              help="The Conv 1 cell the Worked example sheet expands. Default: map 1's strongest cell.")
+              help="The Conv 1 cell the Worked example sheet expands. Default: the strongest cell over all maps "
+                   "(one that survives ReLU).")
 @click.option("--pdf", is_flag=True, help="Also print the workbook to a PDF handout beside it (needs LibreOffice).")
 @click.option("--verify", "verify", is_flag=True,
               help="Then recalculate the workbook in LibreOffice and check every formula (as 'xlcnn verify').")

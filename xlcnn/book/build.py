@@ -96,7 +96,7 @@ def build_workbook(
     ``label`` is the true class for the loss (default: the predicted class); ``fit`` how the image is
     brought to the model's size (default: the model's own, usually ``crop``); ``lang`` the language of
     the explanations; ``worked`` the conv-1 cell (map, row, column, from 1) that the worked example
-    expands (default: map 1's strongest cell).
+    expands (default: the strongest cell over all maps, which survives ReLU whenever any cell does).
     """
     image_path, out = _path("image", image), _path("output", output)
     _check_types(model, label, fit, lang, worked)

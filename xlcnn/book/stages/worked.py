@@ -38,21 +38,22 @@ KIND = SheetKind("worked")
 
 
 def default_choice(trace: Trace, model: Model) -> tuple[int, int, int]:
-    """Map 1's strongest cell (1-based map, row, column): a place where the filter found something.
+    """The strongest Conv 1 cell over all maps (1-based map, row, column): where a filter found the most, and a
+    value that survives ReLU whenever any does, so the example follows a number all the way to the loss.
 
     Cells whose window overlaps the zero padding are passed over when there are others, so the example
     multiplies real pixels.
     """
     conv = model.arch.blocks[0].conv
     _, h, w = model.arch.blocks[0].in_shape
-    scores = trace.blocks[0].conv[0].copy()
-    rows = np.arange(scores.shape[0]) * conv.stride - conv.padding
-    cols = np.arange(scores.shape[1]) * conv.stride - conv.padding
+    scores = trace.blocks[0].conv.copy()  # (maps, rows, cols)
+    rows = np.arange(scores.shape[1]) * conv.stride - conv.padding
+    cols = np.arange(scores.shape[2]) * conv.stride - conv.padding
     inside = ((rows >= 0) & (rows + conv.kernel <= h))[:, None] & ((cols >= 0) & (cols + conv.kernel <= w))[None, :]
     if inside.any():
-        scores[~inside] = -np.inf
-    i, j = np.unravel_index(int(np.argmax(scores)), scores.shape)
-    return 1, int(i) + 1, int(j) + 1
+        scores[:, ~inside] = -np.inf
+    f, i, j = np.unravel_index(int(np.argmax(scores)), scores.shape)  # the first on a tie, map by map
+    return int(f) + 1, int(i) + 1, int(j) + 1
 
 
 @dataclass(frozen=True, eq=False)

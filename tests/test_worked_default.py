@@ -1,0 +1,50 @@
+"""The worked example expands, by default, the strongest Conv 1 cell over all maps whose window holds no
+padding: a value that survives ReLU whenever any does (issue 13: map 1 may be a dead filter)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from factories import make_model, random_image
+
+from xlcnn import forward, load_image, load_model
+from xlcnn.book.stages.worked import default_choice
+
+SAMPLES = sorted((Path(__file__).resolve().parent.parent / "samples").glob("*.png"))
+
+
+def brute_force(conv: np.ndarray, kernel: int, stride: int, padding: int, h: int, w: int) -> tuple[int, int, int]:
+    best, where = -np.inf, (0, 0, 0)
+    for f in range(conv.shape[0]):
+        for i in range(conv.shape[1]):
+            for j in range(conv.shape[2]):
+                r, c = i * stride - padding, j * stride - padding
+                if r >= 0 and r + kernel <= h and c >= 0 and c + kernel <= w and conv[f, i, j] > best:
+                    best, where = conv[f, i, j], (f + 1, i + 1, j + 1)
+    return where
+
+
+@pytest.mark.parametrize("name", ["default", "tiny", "edges"])
+def test_the_default_is_the_strongest_cell_of_any_map(name: str) -> None:
+    model = load_model(name)
+    spec, block = model.arch.input, model.arch.blocks[0]
+    for image in SAMPLES:
+        trace = forward(load_image(image, (spec.height, spec.width)), model)
+        choice = default_choice(trace, model)
+        conv = trace.blocks[0].conv
+        assert choice == brute_force(conv, block.conv.kernel, block.conv.stride, block.conv.padding,
+                                     spec.height, spec.width), image.name
+        if (conv > 0).any():
+            assert conv[choice[0] - 1, choice[1] - 1, choice[2] - 1] > 0, image.name  # it survives ReLU
+
+
+def test_a_dead_first_filter_is_not_the_one_expanded() -> None:
+    model = make_model(8, 8, [(3, 3, 1, 1, 2, 2)], seed=4)
+    w = model.weights
+    w.conv_w[0][0] = -np.abs(w.conv_w[0][0])  # filter 1 only ever sees negative evidence: dead after ReLU
+    w.conv_b[0][0] = -1.0
+    trace = forward(random_image(model, 1), model)
+    assert (trace.blocks[0].conv[0] < 0).all() and (trace.blocks[0].conv[1:] > 0).any()
+    assert default_choice(trace, model)[0] != 1
