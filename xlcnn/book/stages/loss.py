@@ -10,6 +10,7 @@ from xlcnn.book.layout import HEADER_ROWS, LEFT, LOSS, Grid, Holds, Layout, Shee
 from xlcnn.book.sheet import BuildContext, SheetContent, cached, setup_table_sheet, stage_header
 from xlcnn.book.stage import Stage
 from xlcnn.book.stages.softmax import row_labels
+from xlcnn.book.styles import SMALL_AS_SCIENTIFIC
 from xlcnn.model import names
 from xlcnn.nn.layers import softmax
 
@@ -35,7 +36,8 @@ def loss_sheet(ctx: BuildContext, plan: SheetPlan) -> SheetContent:
     for c, label in enumerate(ctx.model.classes):
         y, pc, yc = float(tr.one_hot[c]), probs.cell(0, c), onehot.cell(0, c)
         content.formula(labels_.top, labels_.left + c, f"={dense_labels.ref(0, c)}", label, st.label)
-        content.formula(probs.top, probs.left + c, f"={softmax_probs.ref(0, c)}", float(tr.probs[c]), num)
+        content.formula(probs.top, probs.left + c, f"={softmax_probs.ref(0, c)}", float(tr.probs[c]),
+                        st.value(SMALL_AS_SCIENTIFIC))
         content.formula(onehot.top, onehot.left + c, softmax.one_hot_formula(labels_.cell(0, c), true.cell(0, 0, True)),
                         y, st.value("0"))
         content.formula(nll_terms.top, nll_terms.left + c, softmax.nll_term_formula(yc, pc),

@@ -7,7 +7,7 @@ from xlsxwriter.worksheet import Worksheet
 from xlcnn.book.layout import HEADER_ROWS, LEFT, SOFTMAX, Grid, Holds, Layout, SheetKind, SheetPlan
 from xlcnn.book.sheet import BuildContext, SheetContent, setup_table_sheet, stage_header
 from xlcnn.book.stage import Stage
-from xlcnn.book.styles import sequential_scale
+from xlcnn.book.styles import SMALL_AS_SCIENTIFIC, sequential_scale
 from xlcnn.model import names
 from xlcnn.nn.layers import softmax
 
@@ -33,14 +33,14 @@ def softmax_sheet(ctx: BuildContext, plan: SheetPlan) -> SheetContent:
     ])
     row_labels(content, ctx, [labels_, logits, zmax, exp, total, probs, predicted, best], t.lines("softmax.rows"))
     dense_labels, dense_logits = lay.cells(names.LABELS, name), lay.cells(names.LOGITS, name)
-    num, bold = st.value("0.0000"), st.value("0.0000", bold=True)
+    num, bold, small = st.value("0.0000"), st.value(SMALL_AS_SCIENTIFIC, bold=True), st.value(SMALL_AS_SCIENTIFIC)
     content.formula(zmax.top, zmax.left, softmax.max_formula(logits.row_range(0)), tr.max_logit, num)
     content.formula(total.top, total.left, softmax.sum_formula(exp.row_range(0)), tr.exp_sum, num)
     for c, label in enumerate(ctx.model.classes):
         content.formula(labels_.top, labels_.left + c, f"={dense_labels.ref(0, c)}", label, st.label)
         content.formula(logits.top, logits.left + c, f"={dense_logits.ref(0, c)}", float(tr.logits[c]), num)
         content.formula(exp.top, exp.left + c, softmax.exp_formula(logits.cell(0, c), zmax.cell(0, 0, absolute=True)),
-                        float(tr.exp[c]), num)
+                        float(tr.exp[c]), small)
         content.formula(probs.top, probs.left + c,
                         softmax.prob_formula(exp.cell(0, c), total.cell(0, 0, absolute=True)), float(tr.probs[c]), bold)
     p = probs.row_range(0, absolute=True)

@@ -1,5 +1,6 @@
-"""The worked example expands, by default, the strongest Conv 1 cell over all maps whose window holds no
-padding: a value that survives ReLU whenever any does (issue 13: map 1 may be a dead filter)."""
+"""Defaults that keep the lesson honest (issue 13): the worked example expands the strongest Conv 1 cell over
+all maps whose window holds no padding — a value that survives ReLU whenever any does, since map 1 may be a
+dead filter — and a tiny probability shows as 4.3E-08, not as 0.0000."""
 
 from __future__ import annotations
 
@@ -48,3 +49,20 @@ def test_a_dead_first_filter_is_not_the_one_expanded() -> None:
     trace = forward(random_image(model, 1), model)
     assert (trace.blocks[0].conv[0] < 0).all() and (trace.blocks[0].conv[1:] > 0).any()
     assert default_choice(trace, model)[0] != 1
+
+
+def test_small_probabilities_are_written_in_a_format_that_does_not_read_as_zero(tmp_path: Path) -> None:
+    """``[<0.0001]0.0E+00;0.0000``: LibreOffice prints the circle's 4.3E-08 for square, not 0.0000."""
+    import openpyxl
+
+    from xlcnn import build_workbook
+    from xlcnn.book.styles import SMALL_AS_SCIENTIFIC
+
+    out = tmp_path / "circle.xlsx"
+    result = build_workbook(SAMPLES[1], out)  # circle.png: the default model is sure, the others are tiny
+    assert result.trace.probs.min() < 1e-4
+    wb = openpyxl.load_workbook(out)
+    for name in ("probs", "softmax_exp", "loss_probs"):
+        for sheet, ref in wb.defined_names[name].destinations:
+            for row in wb[sheet][ref.replace("$", "")]:
+                assert all(cell.number_format == SMALL_AS_SCIENTIFIC for cell in row), name
