@@ -16,7 +16,15 @@ from layer_check import numeric_gradient
 from xlcnn import load_model
 from xlcnn.cli import cli
 from xlcnn.learn.datasets import generate, sample_image
-from xlcnn.learn.train import Progress, TrainConfig, evaluate, fit, loss_and_gradients, train_model
+from xlcnn.learn.train import (
+    Progress,
+    TrainConfig,
+    evaluate,
+    fit,
+    loss_and_gradients,
+    overfitting_warning,
+    train_model,
+)
 from xlcnn.model.spec import Weights
 from xlcnn.model.zoo import tiny_architecture
 from xlcnn.nn.layers import conv, dense, flatten, pool, relu, softmax
@@ -312,3 +320,25 @@ def test_cli_refuses_a_non_empty_folder_that_is_not_a_template(tmp_path: Path) -
     )
     assert CliRunner().invoke(cli, ["train", *args, "--force"]).exit_code == 0
     assert sorted(p.name for p in out.iterdir()) == ["essay.docx", "model.toml", "weights.npz"]
+
+
+def test_training_on_a_small_photo_folder_says_what_its_accuracies_are_worth(tmp_path: Path) -> None:
+    """Three classes of 12 photos: each class under 20, and 6 photos held out (2 a class, under 30): a
+    warning for each class and one for the validation, on stderr."""
+    photos = _photo_folder(tmp_path / "photos", per_class=12)
+    result = CliRunner().invoke(cli, ["train", str(photos), "-o", str(tmp_path / "m"), "--epochs", "2"])
+    assert result.exit_code == 0, result.output
+    warnings = [line for line in result.stderr.splitlines() if line.startswith("Warning: ")]
+    for name in ("circle", "square", "triangle"):
+        assert (f"Warning: the class {name!r} has only 12 images; with fewer than 20 a class is learnt by heart "
+                "rather than learnt") in warnings
+    assert ("Warning: only 6 photos are held out for validation; with fewer than 30 the validation accuracy is "
+            "mostly chance (add photos, or a larger --val-split)") in warnings
+
+
+def test_a_training_accuracy_far_above_the_validation_accuracy_is_called_overfitting() -> None:
+    assert overfitting_warning(1.0, 0.6) == ("training accuracy 100% is far above validation accuracy 60%: the "
+                                             "network has learnt these photos rather than the classes (more "
+                                             "photos, fewer epochs or a smaller template help)")
+    assert overfitting_warning(0.9, 0.8) is None  # within 15 points
+    assert overfitting_warning(1.0, None) is None  # nothing held out

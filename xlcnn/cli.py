@@ -155,7 +155,7 @@ def build_command(image: Path, output: Path | None, model_name: str, label: str 
                        padding=padding, pool=pool, seed=seed)
     result = build_workbook(image, out, model=net, label=label, fit=fit, lang=lang, worked=worked)
     for warning in result.warnings:
-        click.echo(f"Warning: {warning}", err=True)
+        click.echo(f"Warning: {spell(warning, as_flag)}", err=True)
     if not quiet:
         tr = result.trace
         click.echo(
@@ -337,7 +337,7 @@ def train_command(photos: Path | None, dataset: str | None, output: Path, templa
     from xlcnn.learn.train import Progress, check_template_folder, train_model, write_template
 
     def warn(message: str) -> None:
-        click.echo(f"Warning: {message}", err=True)
+        click.echo(f"Warning: {spell(message, as_flag)}", err=True)
 
     def line(p: Progress) -> str:
         text = f"epoch {p.epoch}/{p.epochs}  loss {p.loss:.3f}  accuracy {p.accuracy:.1%}"

@@ -232,11 +232,41 @@ def _builtin_source(spec: BuiltinDataset, arch: Architecture, seed: int, train_s
     )
 
 
+MIN_CLASS_IMAGES = 20  # fewer photos of a class than this and the network learns those photos, not the class
+MIN_VALIDATION_IMAGES = 30  # fewer held-out photos than this and the validation accuracy is mostly chance
+OVERFITTING_GAP = 0.15  # training accuracy this far above validation accuracy: it learnt the photos by heart
+
+
+def _warn_if_small(data: Dataset, validation: Dataset, warn: Warn | None) -> None:
+    """Say so when a photo folder is too small for its accuracies to mean much."""
+    if warn is None:
+        return
+    for k, name in enumerate(data.classes):
+        count = int((data.labels == k).sum())
+        if count < MIN_CLASS_IMAGES:
+            warn(f"the class {name!r} has only {count} images; with fewer than {MIN_CLASS_IMAGES} a class is "
+                 "learnt by heart rather than learnt")
+    if len(validation) < MIN_VALIDATION_IMAGES:
+        warn(f"only {len(validation)} photos are held out for validation; with fewer than "
+             f"{MIN_VALIDATION_IMAGES} the validation accuracy is mostly chance (add photos, or a larger "
+             f"{option('val_split')})")
+
+
+def overfitting_warning(train_accuracy: float, val_accuracy: float | None) -> str | None:
+    """What to tell a teacher whose network learnt its training photos by heart, or None."""
+    if val_accuracy is None or train_accuracy - val_accuracy <= OVERFITTING_GAP:
+        return None
+    return (f"training accuracy {train_accuracy:.0%} is far above validation accuracy {val_accuracy:.0%}: the "
+            "network has learnt these photos rather than the classes (more photos, fewer epochs or a smaller "
+            "template help)")
+
+
 def _photo_source(
     folder: Path, arch: Architecture, seed: int, val_split: float, skip_bad: bool, warn: Warn | None
 ) -> _Source:
     data = load_folder(folder, (arch.input.height, arch.input.width), arch.input.fit, skip_bad, warn)
     train, validation = split(data, val_split, seed)
+    _warn_if_small(data, validation, warn)
     counts = ", ".join(f"{int((data.labels == k).sum())} {c}" for k, c in enumerate(data.classes))
     name = folder.resolve().name
     note = (
@@ -299,6 +329,9 @@ def train_model(
     trained = _bare_model(arch, weights)
     train_accuracy = evaluate(trained, source.train)
     val_accuracy = evaluate(trained, source.validation) if len(source.validation) else None
+    overfitting = overfitting_warning(train_accuracy, val_accuracy) if spec is None else None
+    if overfitting is not None and warn is not None:
+        warn(overfitting)
     return Model(
         name=Path(str(output)).resolve().name if output is not None else "trained",
         title=source.title,
