@@ -19,9 +19,9 @@ from xlcnn import write_handout
 from xlcnn.book.build import build_workbook, modify_model
 from xlcnn.book.texts import DEFAULT_LANGUAGE
 from xlcnn.check.libreoffice import DEFAULT_TIMEOUT, find_soffice
-from xlcnn.check.programs import MAX_TIMEOUT
+from xlcnn.check.programs import MAX_TIMEOUT, check_timeout
 from xlcnn.check.recalc import DEFAULT_ENGINE, ENGINES
-from xlcnn.errors import XlcnnError, spell
+from xlcnn.errors import OptionError, XlcnnError, spell
 from xlcnn.model.modify import Size
 from xlcnn.model.spec import FIT_MODES, FitMode
 from xlcnn.model.templates import list_templates, load_model
@@ -224,9 +224,11 @@ def _seconds(value: str) -> float:
         seconds = float(value)
     except ValueError:
         raise click.BadParameter(f"{_shown(value)} is not a number of seconds") from None
-    if not 0 < seconds <= MAX_TIMEOUT:  # refuses nan and inf too
-        raise click.BadParameter(f"{_shown(value)}: give a number of seconds above 0 and at most {MAX_TIMEOUT:,.0f}")
-    return seconds
+    try:
+        return check_timeout(seconds)  # the library's own range: above 0, at most a day; nan and inf refused
+    except OptionError:
+        raise click.BadParameter(f"{_shown(value)}: give a number of seconds above 0 and at most "
+                                 f"{MAX_TIMEOUT:,.0f}") from None
 
 
 _WHOLE = re.compile(r"^\s*[+-]?[0-9]+\s*$")
