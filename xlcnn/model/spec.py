@@ -151,6 +151,14 @@ class Provenance:
     accuracy: float | None = None  # fraction correct on held-out data, 0..1
     accuracy_note: str = ""  # on what the accuracy was measured
     command: str = ""  # the command that made the weights, to reproduce them
+    licence: str = ""  # the licence of the training data, for data that is not xlcnn's own
+    # Measured on the same held-out data as ``accuracy``: how sure the model is and whether it is right
+    # that often, and how often each filter switches on (see xlcnn.learn.quality).
+    median_confidence: float | None = None  # median top probability, 0..1
+    calibration_error: float | None = None  # expected calibration error (10 equal-width bins), 0..1
+    temperature: float | None = None  # the dense weights and bias were divided by it (temperature scaling)
+    activity: tuple[tuple[float, ...], ...] = ()  # per conv layer, per filter: share of images whose map
+    #                                             is positive somewhere after ReLU
 
 
 @dataclass(frozen=True, eq=False)
@@ -181,6 +189,9 @@ class Model:
     weights: Weights
     provenance: Provenance
     source: Path | None = None  # the template folder it was loaded from
+    # What each conv-1 filter looks for: (filters, P, k, k, 3) uint8, the P training patches (raw RGB
+    # pixels) that excite filter f most, strongest first; stored beside the weights (patches.npz).
+    patches: np.ndarray | None = None
 
     @property
     def classes(self) -> tuple[str, ...]:

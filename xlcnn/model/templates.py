@@ -140,7 +140,8 @@ def model_toml(model: Model) -> str:
         layers.append({"type": "relu"})
         layers.append({"type": "maxpool", "size": pool.size, "stride": pool.stride})
     layers += [{"type": "flatten"}, {"type": "dense"}, {"type": "softmax"}, {"type": "cross_entropy"}]
-    prov = {k: v for k, v in vars(model.provenance).items() if v not in (None, "")}
+    prov = {k: [list(layer) for layer in v] if k == "activity" else v
+            for k, v in vars(model.provenance).items() if v not in (None, "", ())}
     doc: dict[str, Any] = {
         "format": FORMAT_VERSION,
         "name": model.name,
@@ -494,11 +495,17 @@ def _parse_provenance(table: Mapping[str, Any], path: Path) -> Provenance:
     def optional_int(key: str) -> int | None:
         return None if key not in table else r.integer(key, 0, 2**63 - 1)
 
-    accuracy = table.get("accuracy")
-    if accuracy is not None and (
-        isinstance(accuracy, bool) or not isinstance(accuracy, int | float) or not 0 <= accuracy <= 1
-    ):
-        raise r.fail("accuracy", f"must be a fraction between 0 and 1, not {shown(accuracy)}")
+    def fraction(key: str) -> float | None:
+        value = table.get(key)
+        if value is not None and not _is_fraction(value):
+            raise r.fail(key, f"must be a fraction between 0 and 1, not {shown(value)}")
+        return None if value is None else float(value)
+
+    accuracy = fraction("accuracy")
+    temperature = table.get("temperature")
+    if temperature is not None and (isinstance(temperature, bool) or not isinstance(temperature, int | float)
+                                    or not 0 < temperature < 1e6):
+        raise r.fail("temperature", f"must be a positive number, not {shown(temperature)}")
     return Provenance(
         method=r.text("method", default="unknown"),
         summary=r.text("summary", default=""),
@@ -506,10 +513,29 @@ def _parse_provenance(table: Mapping[str, Any], path: Path) -> Provenance:
         seed=optional_int("seed"),
         epochs=optional_int("epochs"),
         train_size=optional_int("train_size"),
-        accuracy=None if accuracy is None else float(accuracy),
+        accuracy=accuracy,
         accuracy_note=r.text("accuracy_note", default=""),
         command=r.text("command", default=""),
+        licence=r.text("licence", default=""),
+        median_confidence=fraction("median_confidence"),
+        calibration_error=fraction("calibration_error"),
+        temperature=None if temperature is None else float(temperature),
+        activity=_parse_activity(table.get("activity", []), r),
     )
+
+
+def _is_fraction(value: object) -> bool:
+    return not isinstance(value, bool) and isinstance(value, int | float) and 0 <= value <= 1
+
+
+def _parse_activity(value: object, r: _Reader) -> tuple[tuple[float, ...], ...]:
+    """``activity = [[0.9, 0.4], [0.7, …]]``: per conv layer, per filter, a fraction."""
+    if not isinstance(value, list) or not all(
+        isinstance(layer, list) and len(layer) <= MAX_FILTERS and all(_is_fraction(v) for v in layer)
+        for layer in value
+    ) or len(value) > MAX_BLOCKS:
+        raise r.fail("activity", "must be a list per conv layer of fractions between 0 and 1, one per filter")
+    return tuple(tuple(float(v) for v in layer) for layer in value)
 
 
 # ----------------------------------------------------------------------------------------------- weights
