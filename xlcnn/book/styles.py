@@ -115,6 +115,12 @@ class Styles:
         r, g, b = rgb
         return self.get(bg_color=f"#{r:02X}{g:02X}{b:02X}", pattern=1)
 
+    def pixel(self, rgb: tuple[int, int, int]) -> Format:
+        """A solid fill in a hairline box (the Filters sheet's small pictures): a white pixel still shows
+        where it is, and the picture reads cell for cell like the weight grids beside it."""
+        r, g, b = rgb
+        return self.get(bg_color=f"#{r:02X}{g:02X}{b:02X}", pattern=1, border=1, border_color=GRID_LINE)
+
 
 def _scale(ws: Worksheet, grids: Sequence[Grid], options: dict[str, Any]) -> None:
     """One conditional format over every grid in ``grids`` (a multi-range), so they share one scale."""

@@ -1,4 +1,5 @@
-"""Model templates: a folder holding ``model.toml`` (architecture, classes, provenance) and ``weights.npz``.
+"""Model templates: a folder holding ``model.toml`` (architecture, classes, provenance) and ``weights.npz``,
+and optionally ``patches.npz`` (the training patches that excite each conv-1 filter most).
 
 Loading checks everything a workbook will rely on and raises ``ModelError`` with the file and the field
 at fault: the layer sequence, positive sizes, shapes that agree layer to layer, finite weights of the
@@ -45,6 +46,8 @@ from xlcnn.resources import templates_root
 
 MODEL_FILE = "model.toml"
 WEIGHTS_FILE = "weights.npz"
+PATCHES_FILE = "patches.npz"  # optional: what each conv-1 filter looks for (Model.patches)
+PATCHES_ARRAY = "conv1_patches"  # its one array, (filters, P, k, k, 3) uint8
 FORMAT_VERSION = 1
 
 # Limits that keep a template sensible; the workbook's own size limits are checked at build time.
@@ -54,6 +57,7 @@ MAX_KERNEL = 15
 MAX_STRIDE = 8
 MAX_PADDING = 8
 MAX_BLOCKS = 6
+MAX_PATCHES = 16  # patches per filter in patches.npz: the Filters sheet shows a few of them
 
 # Limits on model.toml itself, checked before anything expensive runs: a hostile file costs little time and memory.
 MAX_TOML_BYTES = 256 * 1024  # a real model.toml is a few kilobytes; tomllib parses 256 KiB of anything in < 0.5 s
@@ -109,8 +113,9 @@ def load_model(name_or_dir: str | os.PathLike[str] = "default") -> Model:
     provenance = _parse_provenance(r.table_of("provenance") or {}, toml_path)
     # Last: the weights are read only for a model.toml that is right in every field.
     weights = _read_weights(folder / WEIGHTS_FILE, arch)
+    patches = _read_patches(folder / PATCHES_FILE, arch)
     return Model(name=name, title=title, description=description, arch=arch, weights=weights,
-                 provenance=provenance, source=folder)
+                 provenance=provenance, source=folder, patches=patches)
 
 
 def save_model(model: Model, folder: str | Path) -> Path:
@@ -119,6 +124,10 @@ def save_model(model: Model, folder: str | Path) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     (out / MODEL_FILE).write_text(model_toml(model), encoding="utf-8")
     write_weights(model, out / WEIGHTS_FILE)
+    if model.patches is not None:
+        write_patches(model, out / PATCHES_FILE)
+    else:  # patches of the weights being replaced would show what those filters looked for
+        (out / PATCHES_FILE).unlink(missing_ok=True)
     return out
 
 
@@ -126,6 +135,15 @@ def write_weights(model: Model, path: Path) -> None:
     """``weights.npz``: every array of ``model`` under the names ``model.toml``'s layers imply."""
     with path.open("wb") as fh:
         np.savez(fh, **model.weights.as_npz_dict())  # type: ignore[arg-type]  # numpy's stub types **kwds badly
+
+
+def write_patches(model: Model, path: Path) -> None:
+    """``patches.npz``: ``model.patches`` as its one array ``PATCHES_ARRAY``, checked as loading checks it."""
+    if model.patches is None:
+        raise ValueError(f"model {model.name!r} has no patches to write")
+    check_patches(model.patches, model.arch, f"model {model.name!r}")
+    with path.open("wb") as fh:
+        np.savez(fh, **{PATCHES_ARRAY: model.patches})  # type: ignore[arg-type]  # as in write_weights
 
 
 def model_toml(model: Model) -> str:
@@ -462,6 +480,8 @@ def validate_model(model: Model) -> None:
         raise ModelError(f"{where}: {exc}") from None
     check_shapes(model.arch, where)
     weights_from_arrays(model.weights.as_npz_dict(), model.arch, where)
+    if model.patches is not None:
+        check_patches(model.patches, model.arch, where)
 
 
 def check_shapes(arch: Architecture, where: str) -> None:
@@ -587,8 +607,8 @@ def _read_weights(path: Path, arch: Architecture) -> Weights:
     return weights_from_arrays(arrays, arch, where)
 
 
-def _check_npz_container(path: Path) -> None:
-    """An .npz is a zip archive; say what the file is instead when it is not one."""
+def _check_npz_container(path: Path, what: str = "weights") -> None:
+    """An .npz is a zip archive; say what the file is instead when it is not one (``what`` it should hold)."""
     with path.open("rb") as fh:
         head = fh.read(8)
     if not head:
@@ -600,7 +620,7 @@ def _check_npz_container(path: Path) -> None:
     if head.startswith(b"PK"):
         raise ModelError(f"{path}: not a valid .npz file (the zip archive is truncated or damaged)")
     if head.startswith(b"\x80"):
-        raise ModelError(f"{path}: is a Python pickle, which xlcnn never loads (weights must be an .npz archive)")
+        raise ModelError(f"{path}: is a Python pickle, which xlcnn never loads ({what} must be an .npz archive)")
     raise ModelError(f"{path}: not a valid .npz file (not a zip archive)")
 
 
@@ -662,3 +682,59 @@ def weights_from_arrays(arrays: Mapping[str, np.ndarray], arch: Architecture, wh
         dense_w=checked["dense_w"],
         dense_b=checked["dense_b"],
     )
+
+
+# ----------------------------------------------------------------------------------------------- patches
+
+
+def patches_shape(arch: Architecture) -> str:
+    """The shape ``PATCHES_ARRAY`` must have, in words: (filters of conv 1, 1 to 16, k, k, 3)."""
+    k = arch.blocks[0].conv.kernel
+    return f"({arch.blocks[0].conv.filters}, 1 to {MAX_PATCHES}, {k}, {k}, 3)"
+
+
+def _patches_problem(shape: tuple[int, ...], dtype: np.dtype[Any], arch: Architecture) -> str | None:
+    if dtype != np.uint8:
+        return f"must hold uint8 pixels (0 to 255), not {dtype}"
+    conv = arch.blocks[0].conv
+    k = conv.kernel
+    if len(shape) != 5 or shape[0] != conv.filters or not 1 <= shape[1] <= MAX_PATCHES or shape[2:] != (k, k, 3):
+        return f"has shape {shape}, but conv 1 needs {patches_shape(arch)}"
+    return None
+
+
+def check_patches(patches: np.ndarray, arch: Architecture, where: str) -> None:
+    """``Model.patches`` must fit conv 1: (filters, P, k, k, 3) uint8 with P from 1 to ``MAX_PATCHES``."""
+    array = np.asarray(patches)
+    problem = _patches_problem(array.shape, array.dtype, arch)
+    if problem is not None:
+        raise ModelError(f"{where}: {PATCHES_ARRAY} {problem}")
+
+
+def _read_patches(path: Path, arch: Architecture) -> np.ndarray | None:
+    """``patches.npz`` when the folder has one (else None), read as ``weights.npz`` is: never unpickled, the
+    name, type and shape checked from the header before any data is loaded."""
+    problem = not_a_regular_file(path)
+    if problem == "missing":
+        return None
+    if problem is not None:
+        raise ModelError(f"{path}: {problem}")
+    where = str(path)
+    try:
+        _check_npz_container(path, "patches")
+        with zipfile.ZipFile(path) as archive:
+            headers = _array_headers(archive, where)
+        _check_array_names(headers, {PATCHES_ARRAY: ()}, where)
+        shape, dtype = headers[PATCHES_ARRAY]
+        if dtype.hasobject:
+            raise ModelError(f"{where}: {PATCHES_ARRAY} holds pickled Python objects, which xlcnn never loads")
+        wrong = _patches_problem(shape, dtype, arch)
+        if wrong is not None:
+            raise ModelError(f"{where}: {PATCHES_ARRAY} {wrong}")
+        with np.load(path, allow_pickle=False) as npz:
+            try:
+                return np.asarray(npz[PATCHES_ARRAY], dtype=np.uint8)
+            except _NPZ_ERRORS as exc:
+                raise ModelError(f"{where}: {PATCHES_ARRAY} cannot be read ({one_line(str(exc))})") from None
+    except _NPZ_ERRORS as exc:
+        raise ModelError(f"{where}: not a valid .npz file ({one_line(str(exc)) or type(exc).__name__})") from None

@@ -1,16 +1,51 @@
-"""The Filters k sheet: each filter's kernels (one small grid per input channel) and its bias — all constants."""
+"""The Filters k sheet: each filter's kernels (one small grid per input channel) and its bias — all constants.
+
+On Filters 1, beside each filter, what it looks for: the filter drawn as a small colour picture, and (when the
+model carries them, ``Model.patches``) the training patches that excite it most. Both are static fills
+(``Holds.OTHER``): they hold no number and no formula, so nothing a student edits, and nothing verify checks,
+changes. They are drawn from the weights as built.
+"""
 
 from __future__ import annotations
 
 import numpy as np
+from xlsxwriter.worksheet import Worksheet
 
 from xlcnn.book.layout import GAP, HEADER_ROWS, LEFT, Grid, Holds, Layout, SheetKind, SheetPlan, filters_sheet
 from xlcnn.book.sheet import BuildContext, SheetContent, grid_sheet_with_scale, stage_header
 from xlcnn.book.stage import Repeat, Stage
+from xlcnn.book.stages.image import image_colours
 from xlcnn.book.styles import diverging_scale, number_format, symmetric_limit
 from xlcnn.model import names
+from xlcnn.model.spec import Block
 
 KIND = SheetKind("filters")
+
+MAX_PICTURE_KERNEL = 7  # larger kernels get no pictures: a 15×15 picture per filter and patch is a wall of cells
+SHOWN_PATCHES = 4  # slots for patches beside each filter; a model may store more (the strongest come first)
+
+
+def picture_key(f: int) -> str:
+    """The layout's key of conv-1 filter ``f``'s picture (internal: not a defined name)."""
+    return f"filter_picture{f}"
+
+
+def patch_key(f: int, p: int) -> str:
+    """The layout's key of the ``p``-th strongest training patch of conv-1 filter ``f`` (from 1)."""
+    return f"filter_patch{f}_{p}"
+
+
+def has_pictures(block: Block) -> bool:
+    """Whether the Filters sheet of ``block`` shows pictures: conv 1 (its channels are R, G, B), small kernels."""
+    return block.index == 1 and block.in_shape[0] == 3 and block.conv.kernel <= MAX_PICTURE_KERNEL
+
+
+def filter_colours(w: np.ndarray) -> np.ndarray:
+    """(filters, 3, k, k) conv-1 kernels → (filters, k, k, 3) uint8 colours: per channel, a weight of 0 is 128
+    and the filter's largest absolute weight (over its three channels) 255 if positive, 0 if negative."""
+    top = np.max(np.abs(w), axis=(1, 2, 3), keepdims=True)
+    scaled = np.divide(w, top, out=np.zeros_like(w), where=top > 0)
+    return np.clip(np.rint(128 + 128 * scaled), 0, 255).astype(np.uint8).transpose(0, 2, 3, 1)
 
 
 def filters_sheet_content(ctx: BuildContext, plan: SheetPlan) -> SheetContent:
@@ -21,10 +56,11 @@ def filters_sheet_content(ctx: BuildContext, plan: SheetPlan) -> SheetContent:
     limit = symmetric_limit(w, b)
     fmt = st.grid(number_format(np.concatenate([w.ravel(), b])))
     content = SheetContent()
+    pictures = _Pictures.of(ctx, block) if has_pictures(block) else None
     stage_header(content, ctx, t("filters.title", k=k), [
         t("filters.what", channels=block.in_shape[0], kernel=block.conv.kernel, k=k),
         t("filters.formula"),
-        "",
+        "" if pictures is None else pictures.key(ctx),
         t("legend.diverging", limit=f"{limit:.3g}"),
     ])
     channel_names = t.lines("input.channel_letters") if k == 1 else [
@@ -39,14 +75,63 @@ def filters_sheet_content(ctx: BuildContext, plan: SheetPlan) -> SheetContent:
         bias = lay.grid(names.conv_b(k, f))
         content.grid_title(bias, t("filters.bias"), st.grid_title)
         content.number(bias.top, bias.left, float(b[f - 1]), fmt)
+        if pictures is not None:
+            pictures.emit(content, ctx, f)
 
-    grid_sheet_with_scale(content, ctx, plan, diverging_scale, plan.grids, limit)
+    weights = [g for g in plan.grids if g.holds is Holds.NUMBERS]  # the scale colours numbers, not pictures
+    grid_sheet_with_scale(content, ctx, plan, diverging_scale, weights, limit)
     return content
+
+
+class _Pictures:
+    """The colours of Filters 1's pictures: each filter's own, and its patches' (quantised together, as the
+    Image sheet quantises, when there are too many colours for a spreadsheet's cell formats)."""
+
+    def __init__(self, filters: np.ndarray, patches: np.ndarray | None, quantised: bool) -> None:
+        self.filters, self.patches, self.quantised = filters, patches, quantised
+
+    @classmethod
+    def of(cls, ctx: BuildContext, block: Block) -> _Pictures:
+        drawn = filter_colours(ctx.model.weights.conv_w[0])
+        stored = ctx.model.patches
+        shown = None if stored is None else np.asarray(stored[:, :SHOWN_PATCHES], dtype=np.uint8)
+        both = drawn if shown is None else np.concatenate([drawn.reshape(-1, 3), shown.reshape(-1, 3)])
+        colours, quantised = image_colours(both)
+        if shown is None:
+            return cls(colours.reshape(drawn.shape), None, quantised)
+        cut = drawn.size // 3
+        return cls(colours[:cut].reshape(drawn.shape), colours[cut:].reshape(shown.shape), quantised)
+
+    def key(self, ctx: BuildContext) -> str:
+        t = ctx.texts
+        return t("filters.picture_key") + (" " + t("image.quantised") if self.quantised else "")
+
+    def emit(self, content: SheetContent, ctx: BuildContext, f: int) -> None:
+        lay, t, st = ctx.layout, ctx.texts, ctx.styles
+        picture = lay.grid(picture_key(f))
+        content.grid_title(picture, t("filters.picture"), st.grid_title)
+        _fill(content, ctx, picture, self.filters[f - 1])
+        if self.patches is None:
+            return
+        for p in range(1, self.patches.shape[1] + 1):
+            _fill(content, ctx, lay.grid(patch_key(f, p)), self.patches[f - 1, p - 1])
+        content.grid_title(lay.grid(patch_key(f, 1)), t("filters.patches"), st.grid_title)
+
+
+def _fill(content: SheetContent, ctx: BuildContext, grid: Grid, colours: np.ndarray) -> None:
+    """Each cell of ``grid`` filled with its (rows, cols, 3) colour, holding nothing."""
+    styles = ctx.styles
+
+    def emit(ws: Worksheet, row: int) -> None:
+        for c, rgb in enumerate(colours[row - grid.top]):
+            ws.write_blank(row, grid.left + c, None, styles.pixel((int(rgb[0]), int(rgb[1]), int(rgb[2]))))
+
+    content.add(grid.top, grid.top + grid.rows - 1, emit)
 
 
 def plan(layout: Layout, k: int) -> None:
     """Each filter is a band: a title row, a row of channel names, then its kernels side by side and its bias
-    to the right."""
+    to the right; on Filters 1, then its picture and slots for its strongest training patches."""
     block = layout.arch.blocks[k - 1]
     channels, filters, kernel = block.in_shape[0], block.conv.filters, block.conv.kernel
     sheet = layout.add_sheet(filters_sheet(k), KIND, k, break_above=1)  # above the filter's title
@@ -58,6 +143,11 @@ def plan(layout: Layout, k: int) -> None:
             layout.add_grid(sheet, kernel_grid)
             x += kernel + GAP
         layout.add_grid(sheet, Grid(names.conv_b(k, f), sheet.name, y + 2, x, 1, 1, holds=Holds.NUMBERS))
+        if has_pictures(block):
+            x += 1 + 2 * GAP  # a wider gap: the bias's title needs the room, and the pictures are not weights
+            for key in [picture_key(f)] + [patch_key(f, p) for p in range(1, SHOWN_PATCHES + 1)]:
+                layout.add_grid(sheet, Grid(key, sheet.name, y + 2, x, kernel, kernel, named=False))
+                x += kernel + GAP
         y += 2 + kernel + GAP
 
 
