@@ -93,10 +93,11 @@ def build_workbook(
 ) -> BuildResult:
     """Write the workbook of ``model`` run on ``image`` to ``output`` (an .xlsx path).
 
-    ``label`` is the true class for the loss (default: the predicted class); ``fit`` how the image is
-    brought to the model's size (default: the model's own, usually ``crop``); ``lang`` the language of
-    the explanations; ``worked`` the conv-1 cell (map, row, column, from 1) that the worked example
-    expands (default: the strongest cell over all maps, which survives ReLU whenever any cell does).
+    ``label`` is the true class for the loss (default: the predicted class, which the Guide and Loss sheets
+    then say is assumed); ``fit`` how the image is brought to the model's size (default: the model's own,
+    usually ``crop``); ``lang`` the language of the explanations; ``worked`` the conv-1 cell (map, row,
+    column, from 1) that the worked example expands (default: the strongest cell over all maps, which
+    survives ReLU whenever any cell does).
     """
     image_path, out = _path("image", image), _path("output", output)
     _check_types(model, label, fit, lang, worked)
@@ -123,7 +124,7 @@ def build_workbook(
     info = ImageInfo(image_path.name, source.size, mode, thumbnail(fitted))
     counted: list[int] = []
     write_atomically(out, _unwrapped(lambda path: counted.append(
-        write_book(path, layout, net, trace, texts, info, choice))))
+        write_book(path, layout, net, trace, texts, info, choice, label_given=label is not None))))
     return BuildResult(out, net, trace, est, counted[0], choice, warnings)
 
 
@@ -191,14 +192,15 @@ def _unwrapped(write: Callable[[Path], object]) -> Callable[[Path], None]:
 
 
 def write_book(path: Path, layout: Layout, model: Model, trace: Trace, texts: Texts, info: ImageInfo,
-           worked: tuple[int, int, int], worksheet_class: type[Worksheet] = FormulaSheet) -> int:
+           worked: tuple[int, int, int], worksheet_class: type[Worksheet] = FormulaSheet, *,
+           label_given: bool = False) -> int:
     """Write the workbook of a planned ``layout`` to ``path`` (no checks, not atomic: ``build_workbook`` does
     both); → how many formulas it holds. ``worksheet_class`` is XlsxWriter's own for a byte-for-byte check of
-    ``FormulaSheet``."""
+    ``FormulaSheet``; ``label_given`` whether ``trace``'s true label was given rather than assumed."""
     # Constant-memory mode flushes each row as the next begins: memory stays flat however big the image. The
     # rows go to XlsxWriter's temporary files, kept in a folder of our own that is removed whatever happens.
     with _scratch_folder() as scratch:
-        return _write_in(path, scratch, layout, model, trace, texts, info, worked, worksheet_class)
+        return _write_in(path, scratch, layout, model, trace, texts, info, worked, worksheet_class, label_given)
 
 
 def _scratch_folder() -> tempfile.TemporaryDirectory[str]:
@@ -212,7 +214,7 @@ def _scratch_folder() -> tempfile.TemporaryDirectory[str]:
 
 
 def _write_in(path: Path, scratch: str, layout: Layout, model: Model, trace: Trace, texts: Texts, info: ImageInfo,
-              worked: tuple[int, int, int], worksheet_class: type[Worksheet]) -> int:
+              worked: tuple[int, int, int], worksheet_class: type[Worksheet], label_given: bool) -> int:
     wb = Workbook(str(path), {"constant_memory": True, "tmpdir": scratch, "strings_to_numbers": False,
                               "strings_to_formulas": False, "strings_to_urls": False})
     try:
@@ -224,7 +226,7 @@ def _write_in(path: Path, scratch: str, layout: Layout, model: Model, trace: Tra
             "created": FIXED_TIMESTAMP,
         })
         styles = Styles(wb.add_format, texts.flag("style.italic_notes"))
-        ctx = BuildContext(layout, model, trace, styles, texts, info, worked)
+        ctx = BuildContext(layout, model, trace, styles, texts, info, worked, label_given)
         sheets = []
         for plan in layout.sheets:
             content = EMITTERS[plan.kind.name](ctx, plan)

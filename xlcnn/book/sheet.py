@@ -228,6 +228,9 @@ class BuildContext:
     texts: Texts
     image: ImageInfo | None  # None when verify replays a workbook read back (the picture's file is not known)
     worked: tuple[int, int, int] | None = None  # the conv-1 cell (map, row, column) the worked example expands
+    # Whether the build was told the true label; if not, the trace's is the prediction, and the Guide and Loss
+    # say it was assumed. (Verify compares no text, so its replay leaves it False.)
+    label_given: bool = False
 
 
 def cached(value: float, error: str) -> float | str:

@@ -31,14 +31,31 @@ def architecture_text(ctx: BuildContext) -> str:
     return " → ".join(parts)
 
 
-def model_card(ctx: BuildContext) -> list[str]:
-    """The values of the model card, in the order of the ``guide.card`` labels."""
+def model_card(ctx: BuildContext) -> list[tuple[str, str]]:
+    """The model card's rows (label, value); a measurement or licence the provenance lacks has no row."""
     t, model, prov = ctx.texts, ctx.model, ctx.model.provenance
     spec = model.arch.input
-    if prov.accuracy is not None:
-        accuracy = f"{prov.accuracy:.1%}" + (f" ({prov.accuracy_note})" if prov.accuracy_note else "")
-    else:
-        accuracy = t("card.not_measured")
+    (template, title, classes, input_, architecture, method, data, accuracy, command, resizing,
+     made_by) = t.lines("guide.card")
+    return [
+        (template, model.name),
+        (title, model.title),
+        (classes, ", ".join(model.classes)),
+        (input_, t("card.input", h=spec.height, w=spec.width, scale=spec.scale_text)),
+        (architecture, architecture_text(ctx)),
+        (method, f"{prov.method}: {prov.summary}"),
+        (data, _data(ctx)),
+        *([(t("card.licence_label"), prov.licence)] if prov.licence else []),
+        (accuracy, _accuracy(ctx)),
+        *held_out_rows(ctx),
+        (command, prov.command or "—"),
+        (resizing, "—" if ctx.image is None else f"{ctx.image.name}: {t(f'card.fit_{ctx.image.fit}')}"),
+        (made_by, f"xlcnn {__version__}"),
+    ]
+
+
+def _data(ctx: BuildContext) -> str:
+    t, prov = ctx.texts, ctx.model.provenance
     data = [prov.dataset or "—"]
     if prov.train_size:
         data.append(t("card.images", n=f"{prov.train_size:,}"))
@@ -46,19 +63,41 @@ def model_card(ctx: BuildContext) -> list[str]:
         data.append(t("card.epochs", n=prov.epochs))
     if prov.seed is not None:
         data.append(t("card.seed", n=prov.seed))
-    return [
-        model.name,
-        model.title,
-        ", ".join(model.classes),
-        t("card.input", h=spec.height, w=spec.width, scale=spec.scale_text),
-        architecture_text(ctx),
-        f"{prov.method}: {prov.summary}",
-        ", ".join(data),
-        accuracy,
-        prov.command or "—",
-        "—" if ctx.image is None else f"{ctx.image.name}: {t(f'card.fit_{ctx.image.fit}')}",
-        f"xlcnn {__version__}",
-    ]
+    return ", ".join(data)
+
+
+def _accuracy(ctx: BuildContext) -> str:
+    prov = ctx.model.provenance
+    if prov.accuracy is None:
+        return ctx.texts("card.not_measured")
+    return f"{prov.accuracy:.1%}" + (f" ({prov.accuracy_note})" if prov.accuracy_note else "")
+
+
+def held_out_rows(ctx: BuildContext) -> list[tuple[str, str]]:
+    """What training measured on held-out images besides accuracy — how sure the model is, whether it is
+    right that often, and how often each filter switches on — one row for each measurement it has."""
+    t, prov = ctx.texts, ctx.model.provenance
+    rows = []
+    if prov.median_confidence is not None:
+        rows.append((t("card.confidence_label"), t("card.confidence", value=f"{prov.median_confidence:.0%}")))
+    if prov.calibration_error is not None:
+        rows.append((t("card.calibration_label"), t("card.calibration", value=f"{prov.calibration_error:.3f}")))
+    if prov.temperature is not None:
+        value = f"{prov.temperature:.2f}".rstrip("0").rstrip(".")  # 1.6, not 1.60; never 1.6e+00
+        rows.append((t("card.temperature_label"), t("card.temperature", value=value)))
+    if prov.activity:
+        layers = "; ".join(t("card.activity_layer", k=k, shares=", ".join(f"{a:.0%}" for a in layer))
+                           for k, layer in enumerate(prov.activity, start=1))
+        rows.append((t("card.activity_label"), t("card.activity", layers=layers)))
+    return rows
+
+
+def honest_notes(ctx: BuildContext) -> list[str]:
+    """Under the live prediction: where the true label came from when the workbook was built (the cells are
+    live, so this speaks of the build, not of now), and that the model can only answer with its classes."""
+    t, label = ctx.texts, ctx.trace.true_label
+    source = t("guide.label_given" if ctx.label_given else "guide.label_assumed", label=label)
+    return [source, t("guide.only_classes", classes=", ".join(ctx.model.classes))]
 
 
 def _steps(content: SheetContent, ctx: BuildContext, row: int) -> int:
@@ -98,7 +137,13 @@ def guide_sheet(ctx: BuildContext, plan: SheetPlan) -> SheetContent:
         content.text(grid.top, LEFT, label, st.label)
         content.formula(grid.top, grid.left, f"={ref}", value, fmt)
 
-    row = lay.grid("guide_loss").top + 2
+    live_loss = lay.grid("guide_loss")
+    row = live_loss.top
+    for note in honest_notes(ctx):  # in the values' column, right under the live loss
+        row += 1
+        content.wrapped(row, live_loss.left, note, st.wrap, TEXT_CHARS)
+
+    row += 2
     content.text(row, LEFT, t("guide.contents"), st.subtitle)
     descriptions = t.raw("guide.sheet_descriptions")
     for sheet in lay.sheets[1:]:
@@ -114,7 +159,7 @@ def guide_sheet(ctx: BuildContext, plan: SheetPlan) -> SheetContent:
 
     row += 1
     content.text(row, LEFT, t("guide.card_title"), st.subtitle)
-    for label, value in zip(t.lines("guide.card"), model_card(ctx), strict=True):
+    for label, value in model_card(ctx):
         row += 1
         content.text(row, LEFT, label, st.label_top)
         content.wrapped(row, LEFT + 1, value, st.wrap, TEXT_CHARS)

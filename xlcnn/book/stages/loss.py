@@ -25,7 +25,10 @@ def loss_sheet(ctx: BuildContext, plan: SheetPlan) -> SheetContent:
             "loss_nll", "loss_kl"]
     true, labels_, probs, onehot, nll_terms, kl_terms, loss, nll_, kl_ = (lay.grid(key) for key in keys)
     content = SheetContent()
-    stage_header(content, ctx, t("loss.title"), [t("loss.what"), t("loss.formula"), t("loss.shape", classes=k), ""])
+    # The header's fourth line (a legend elsewhere) says where the true label came from when it was built.
+    source = t("loss.label_given" if ctx.label_given else "loss.label_assumed", label=tr.true_label)
+    stage_header(content, ctx, t("loss.title"), [t("loss.what"), t("loss.formula"), t("loss.shape", classes=k),
+                                                  source])
     rows: list[Grid | None] = [true, labels_, probs, onehot, nll_terms, kl_terms, None, loss, nll_, kl_]
     row_labels(content, ctx, rows, t.lines("loss.rows"))
     # Text, whatever characters it holds; formatted as text ("@") so that a label typed or picked from the
