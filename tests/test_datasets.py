@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 
 from xlcnn import DatasetError
-from xlcnn.learn.datasets import BUILTIN, SHAPES, _shape_mask, generate, load_folder, sample_image, split
+from xlcnn.learn.datasets import BUILTIN, SHAPE_STYLES, SHAPES, _shape_mask, generate, load_folder, sample_image, split
 
 
 @pytest.mark.parametrize("name", sorted(BUILTIN))
@@ -44,12 +44,30 @@ def test_pixels_span_the_range_and_images_differ(name: str) -> None:
 
 def test_shapes_vary_in_position_so_the_network_must_learn_translation_invariance() -> None:
     rng = np.random.default_rng(5)
-    masks = np.stack([_shape_mask(kind, rng, (28, 28)) for kind in SHAPES for _ in range(60)])
+    masks = np.stack([_shape_mask(kind, stroke, size, rng, (28, 28)) for kind in SHAPES for _ in range(20)
+                      for stroke, size in (("filled", "small"), ("thin outline", "medium"), ("filled", "large"))])
     rows = (masks * np.arange(28)[None, :, None]).sum(axis=(1, 2)) / masks.sum(axis=(1, 2))
     cols = (masks * np.arange(28)[None, None, :]).sum(axis=(1, 2)) / masks.sum(axis=(1, 2))
     assert rows.std() > 2.5 and cols.std() > 2.5  # the centre wanders by several pixels
     assert rows.min() < 10 and rows.max() > 17 and cols.min() < 10 and cols.max() > 17
     assert masks.min() == 0.0 and masks.max() == 1.0 and ((masks > 0) & (masks < 1)).any()  # anti-aliased
+
+
+def test_shapes_come_in_every_style_and_the_style_is_what_is_drawn() -> None:
+    data = generate("shapes", 600, seed=4)
+    styles = np.array([style.split(", ") for style in data.styles])
+    for column, values in enumerate(SHAPE_STYLES.values()):
+        counts = {value: int((styles[:, column] == value).sum()) for value in values}
+        assert min(counts.values()) > 600 / len(values) / 2, counts  # every style, roughly as often
+    grey = data.images.astype(float) @ np.array([0.299, 0.587, 0.114])
+    centre, edge = np.median(grey[:, 10:18, 10:18], axis=(1, 2)), np.median(grey[:, [0, -1], :], axis=(1, 2))
+    filled = styles[:, 1] == "filled"
+    big = styles[:, 2] == "large"
+    light = styles[:, 0] == "light on dark"
+    # A large filled shape covers the middle: lighter than the paper when light on dark, darker otherwise.
+    # (Off-centre shapes miss the middle now and then, so most, not all.)
+    assert ((centre > edge)[filled & big & light]).mean() > 0.8
+    assert ((centre < edge)[filled & big & ~light]).mean() > 0.8
 
 
 def test_generators_draw_at_any_size() -> None:
@@ -116,10 +134,23 @@ def test_photo_folder_warns_about_files_it_ignores(tmp_path: Path) -> None:
     ]
 
 
-def test_photo_folder_class_names_must_be_usable_labels(tmp_path: Path) -> None:
-    _write(tmp_path / "42", 1, (0, 0, 0))
+def test_photo_folder_class_names_that_read_as_numbers_become_text_labels(tmp_path: Path) -> None:
+    for name in ("0", "7", "2024-01-05", "TRUE"):
+        _write(tmp_path / name, 1, (0, 0, 0))
     _write(tmp_path / "b", 1, (255, 255, 255))
-    with pytest.raises(DatasetError, match=r"42: class folder name '42' is a plain number; give classes names$"):
+    warnings: list[str] = []
+    data = load_folder(tmp_path, (4, 4), warn=warnings.append)
+    assert data.classes == ("class 0", "class 2024-01-05", "class 7", "class TRUE", "b")
+    assert warnings == [f"{tmp_path}: class folders whose names a spreadsheet would read as numbers or dates get "
+                        "'class' in front in the workbook ('0' is 'class 0', '2024-01-05' is 'class 2024-01-05', "
+                        "'7' is 'class 7', …)"]
+
+
+def test_photo_folder_class_names_must_be_usable_labels(tmp_path: Path) -> None:
+    _write(tmp_path / "a*", 1, (0, 0, 0))
+    _write(tmp_path / "b", 1, (255, 255, 255))
+    wildcards = r"a\*: class folder name 'a\*' contains \*, \? or ~ \(spreadsheet wildcards\)$"
+    with pytest.raises(DatasetError, match=wildcards):
         load_folder(tmp_path, (4, 4))
 
 

@@ -34,7 +34,8 @@ SECONDS = 2.0  # the most any refusal may take, start-up of the command included
 LONGEST_PROBLEM = 400  # characters after the file's name, however much the file holds
 
 TOP_KEYS = "format, name, title, description, classes, input, layers, provenance"
-PROVENANCE_KEYS = "method, summary, dataset, seed, epochs, train_size, accuracy, accuracy_note, command, licence, median_confidence, calibration_error, temperature, activity"
+PROVENANCE_KEYS = ("method, summary, dataset, seed, epochs, train_size, accuracy, accuracy_note, command, licence, "
+                   "median_confidence, calibration_error, temperature, activity")
 LAYERS_RULE = "layers must be (conv, relu, maxpool) repeated, then flatten, dense, softmax, cross_entropy"
 FORMS = 'must be a number or a fraction like "1/255"'
 NESTED = "nested too deeply (arrays or inline tables inside one another, hundreds of levels deep)"

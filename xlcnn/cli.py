@@ -24,7 +24,7 @@ from xlcnn.check.recalc import DEFAULT_ENGINE, ENGINES
 from xlcnn.errors import OptionError, XlcnnError, spell
 from xlcnn.model.modify import Size
 from xlcnn.model.spec import FIT_MODES, FitMode
-from xlcnn.model.templates import list_templates, load_model
+from xlcnn.model.templates import MODEL_FILE, PATCHES_FILE, WEIGHTS_FILE, list_templates, load_model
 from xlcnn.version import __version__
 
 if TYPE_CHECKING:  # verify (and openpyxl) load only when a command needs them: the CLI starts faster
@@ -299,9 +299,11 @@ def templates_command() -> None:
 
 @cli.command("train")
 @click.argument("photos", required=False, type=click.Path(path_type=Path))
-@click.option("--dataset", metavar="NAME", help="Train on a built-in data set instead: shapes or stripes.")
+@click.option("--dataset", metavar="NAME",
+              help="Train on a built-in data set instead: shapes or stripes (generated), digits or faces "
+                   "(real data; needs pip install \"xlcnn[data]\").")
 @click.option("-o", "--output", required=True, type=click.Path(path_type=Path), metavar="DIR",
-              help="The template folder to write (model.toml + weights.npz).")
+              help="The template folder to write (model.toml, weights.npz, patches.npz).")
 @click.option("-t", "--template", metavar="NAME|DIR",
               help="The architecture to train: a built-in template or a template folder. "
                    "Default: default (for --dataset, the template it is made for: stripes → tiny).")
@@ -316,22 +318,27 @@ def templates_command() -> None:
 @click.option("--learning-rate", type=click.FloatRange(0, 1, min_open=True),
               help="Adam's first step size (it shrinks to nearly 0 by the end). Default: per data set.")
 @click.option("--skip-bad", is_flag=True, help="Skip unreadable images and empty class folders, with a warning.")
+@click.option("--no-flip", "no_flip", is_flag=True,
+              help="Never show the network mirrored photos (for classes a mirror changes: letters, arrows, b and d).")
 @click.option("--force", is_flag=True, help="Write into a non-empty folder that is not a template.")
 @click.option("-q", "--quiet", is_flag=True, help="Print nothing but errors.")
 def train_command(photos: Path | None, dataset: str | None, output: Path, template: str | None, epochs: int | None,
                   seed: int, val_split: float, train_size: int | None, batch_size: int | None,
-                  learning_rate: float | None, skip_bad: bool, force: bool, quiet: bool) -> None:
+                  learning_rate: float | None, skip_bad: bool, no_flip: bool, force: bool, quiet: bool) -> None:
     """Train a model on your photos, or on a built-in data set, into a template folder.
 
     PHOTOS is a folder with one sub-folder of images per class (PHOTOS/cat/*.jpg, PHOTOS/dog/*.jpg, …);
-    each folder's name is its class. An existing template in the output folder is replaced.
+    each folder's name is its class. An existing template in the output folder is replaced. Every image
+    is seen shifted, mirrored (unless --no-flip), brighter or darker at random, so that the network learns
+    the class rather than the photos; aim for 20 or more photos per class.
 
     \b
     Examples:
       xlcnn train photos/ -o my-model                # three kinds of photos → my-model/
       xlcnn build face.jpg --model my-model          # a workbook of your network
-      xlcnn train --dataset shapes -o shapes         # the default model again (about 4 minutes)
+      xlcnn train --dataset shapes -o shapes         # the default model again (minutes)
       xlcnn train --dataset stripes -o stripes       # the tiny model again (seconds)
+      xlcnn train --dataset digits -o digits         # handwritten digits (needs xlcnn[data])
     """
     import contextlib
     import time
@@ -367,15 +374,20 @@ def train_command(photos: Path | None, dataset: str | None, output: Path, templa
 
         model = train_model(photos, dataset=dataset, template=template, output=output, epochs=epochs, seed=seed,
                             val_split=val_split, train_size=train_size, batch_size=batch_size,
-                            learning_rate=learning_rate, skip_bad=skip_bad, on_progress=show, warn=warn)
+                            learning_rate=learning_rate, skip_bad=skip_bad, flip=not no_flip, on_progress=show,
+                            warn=warn)
     folder = write_template(model, output, force)
     if not quiet:
         minutes, seconds = divmod(round(time.monotonic() - started), 60)
         prov = model.provenance
         score = "not measured" if prov.accuracy is None else f"{prov.accuracy:.1%} on {prov.accuracy_note}"
         took = f"{minutes} min {seconds} s" if minutes else f"{seconds} s"
-        click.echo(f"Wrote {folder}/ (model.toml, weights.npz) in {took}.")
+        files = ", ".join(name for name in (MODEL_FILE, WEIGHTS_FILE, PATCHES_FILE) if (folder / name).exists())
+        click.echo(f"Wrote {folder}/ ({files}) in {took}.")
         click.echo(f"Classes: {', '.join(model.classes)}. Validation accuracy: {score}.")
+        if prov.median_confidence is not None and prov.calibration_error is not None:
+            click.echo(f"Median confidence {prov.median_confidence:.0%}, calibration error "
+                       f"{prov.calibration_error:.3f} (temperature {prov.temperature:g}).")
         # A bare name would mean a built-in template; a path (./name) means this folder.
         shown = folder.as_posix() if "/" in folder.as_posix() else f"./{folder.as_posix()}"
         click.echo(f"Build a workbook with it: xlcnn build IMAGE --model {shown}")

@@ -52,7 +52,7 @@ class ImageError(XlcnnError):
 
 
 class ModelError(XlcnnError):
-    """A model template (model.toml + weights.npz) is missing, malformed or inconsistent."""
+    """A model template (model.toml + weights.npz, perhaps patches.npz) is missing, malformed or inconsistent."""
 
 
 class OptionError(XlcnnError):

@@ -3,13 +3,13 @@
 Built-in data sets need no download: every image is drawn with Pillow from ``numpy.random.default_rng``
 (``seed``), so the same name, size and seed give the same uint8 pixels.
 
-- ``shapes`` (for the ``default`` template): a circle, a square or a triangle — filled or drawn as an
-  outline, hand-drawn wobbly, at a random position, size and rotation, in a random colour on a shaded
-  background with noise, always darker than its background, like ink on paper. Where the shape sits
-  changes from image to image, so a network that gets them right has learnt *what* a shape looks like,
-  not *where* it is (the lesson of translation invariance). A light shape on a dark background is new
-  to it (the lesson that a network knows only what it was shown): the default network's eight filters
-  are too few to learn both kinds well, and a drawing on paper is what a student makes.
+- ``shapes`` (for the ``default`` template): a circle, a square or a triangle in many styles — dark on light
+  or light on dark, filled or outlined with a thin or a thick stroke, small, medium or large, at a random
+  position (often off-centre) and rotation, hand-drawn wobbly, on plain, shaded, textured (crossing waves,
+  like wood grain or cloth) or photo-like (smooth patches of colour, like an out-of-focus scene)
+  backgrounds, with noise. Each image records its style (``Dataset.styles``), so accuracy can be measured
+  style by style. Where the shape sits changes from image to image, so a network that gets them right has
+  learnt *what* a shape looks like, not *where* it is (the lesson of translation invariance).
 - ``stripes`` (for the ``tiny`` template): horizontal, vertical or diagonal stripes of random colours,
   widths and phases with noise, so the tiny network's two filters become edge detectors.
 
@@ -33,7 +33,7 @@ from PIL import Image, ImageDraw
 
 from xlcnn.errors import DatasetError, XlcnnError, option
 from xlcnn.image import load_image
-from xlcnn.model.labels import check_label, check_labels
+from xlcnn.model.labels import as_text, check_label, check_labels
 from xlcnn.model.spec import FitMode
 
 SUPERSAMPLE = 4  # masks are drawn this many times larger, then shrunk: anti-aliased edges
@@ -49,16 +49,19 @@ class Dataset:
     labels: np.ndarray
     classes: tuple[str, ...]
     sources: tuple[str, ...] = ()  # the file of each image, for a photo folder
+    styles: tuple[str, ...] = ()  # how each image is drawn ("light on dark, filled, small, textured"), if known
 
     def __len__(self) -> int:
         return int(self.labels.shape[0])
 
     def subset(self, index: np.ndarray) -> Dataset:
         sources = tuple(self.sources[i] for i in index) if self.sources else ()
-        return Dataset(self.images[index], self.labels[index], self.classes, sources)
+        styles = tuple(self.styles[i] for i in index) if self.styles else ()
+        return Dataset(self.images[index], self.labels[index], self.classes, sources, styles)
 
 
-Generator = Callable[[np.random.Generator, np.ndarray, tuple[int, int]], np.ndarray]
+# draws (n, H, W, 3) uint8 images of the labels, and the style of each image (or no styles at all)
+Generator = Callable[[np.random.Generator, np.ndarray, tuple[int, int]], tuple[np.ndarray, tuple[str, ...]]]
 
 
 @dataclass(frozen=True)
@@ -81,12 +84,14 @@ class BuiltinDataset:
             raise DatasetError(f"data set {self.name!r}: the number of images must be positive, not {n}")
         labels = np.random.default_rng(seed).permutation(np.arange(n) % len(self.classes)).astype(np.int64)
         images = np.empty((n, *size, 3), dtype=np.uint8)
+        styles: list[str] = []
         for start in range(0, n, CHUNK):
             # Drawn a chunk at a time, each from its own stream of the seed, so the float64 work arrays
             # stay small (memory flat in n) and chunk k's pixels do not depend on how many follow.
             rng = np.random.default_rng([seed, start // CHUNK])
-            images[start : start + CHUNK] = self.draw(rng, labels[start : start + CHUNK], size)
-        return Dataset(images, labels, self.classes)
+            images[start : start + CHUNK], chunk_styles = self.draw(rng, labels[start : start + CHUNK], size)
+            styles += chunk_styles
+        return Dataset(images, labels, self.classes, styles=tuple(styles))
 
 
 # ------------------------------------------------------------------------------------------ colours
@@ -138,32 +143,42 @@ def _finish(rng: np.random.Generator, pixels: np.ndarray, max_noise: float) -> n
 
 SHAPES = ("circle", "square", "triangle")
 
+# Every shape image is drawn in one value of each of these styles, chosen at random and recorded, so that
+# accuracy can be measured style by style. A network that has seen all of them has learnt what a shape
+# looks like, not what one kind of drawing looks like.
+SHAPE_STYLES: dict[str, tuple[str, ...]] = {
+    "contrast": ("dark on light", "light on dark"),
+    "stroke": ("filled", "thin outline", "thick outline"),
+    "size": ("small", "medium", "large"),
+    "background": ("plain", "shaded", "textured", "photo-like"),
+}
+_RADIUS = {"small": (0.17, 0.23), "medium": (0.23, 0.3), "large": (0.3, 0.38)}  # of the side
+_STROKE = {"thin outline": (0.05, 0.08), "thick outline": (0.11, 0.15)}  # of the side
+# Equal areas on average, so size tells the classes nothing: a square's corners reach 1.25× the radius of
+# a circle of the same area, an equilateral triangle's 1.56×.
+_REACH = {"circle": 1.0, "square": math.sqrt(math.pi / 2), "triangle": math.sqrt(4 * math.pi / (3 * math.sqrt(3)))}
 
-def _shape_mask(kind: str, rng: np.random.Generator, size: tuple[int, int]) -> np.ndarray:
-    """One shape as an anti-aliased (H, W) mask in 0..1, drawn big and shrunk."""
+
+def _shape_mask(kind: str, stroke: str, size_style: str, rng: np.random.Generator,
+                size: tuple[int, int]) -> np.ndarray:
+    """One shape as an anti-aliased (H, W) mask in 0..1, drawn big and shrunk, at a random place and turn."""
     h, w = size
     big = (w * SUPERSAMPLE, h * SUPERSAMPLE)
     side = min(h, w) * SUPERSAMPLE
-    # Equal areas on average, so size tells the classes nothing: a square's corners reach 1.25× the
-    # radius of a circle of the same area, an equilateral triangle's 1.56×.
-    reach = {
-        "circle": 1.0,
-        "square": math.sqrt(math.pi / 2),
-        "triangle": math.sqrt(4 * math.pi / (3 * math.sqrt(3))),
-    }
-    radius = rng.uniform(0.22, 0.34) * side  # below about a fifth of 28 pixels, corners blur away
-    outer = radius * reach[kind]
+    radius = rng.uniform(*_RADIUS[size_style]) * side
+    outer = min(radius * _REACH[kind], 0.47 * side)  # a large triangle still fits in the picture
+    radius = outer / _REACH[kind]
     margin = min(outer, side / 2 - 1)
-    cx = rng.uniform(margin, big[0] - margin)
+    cx = rng.uniform(margin, big[0] - margin)  # anywhere it fits: off-centre as often as not
     cy = rng.uniform(margin, big[1] - margin)
-    outline = rng.random() < 0.5
-    stroke = max(1, round(rng.uniform(0.08, 0.12) * side))
+    outline = stroke != "filled"
+    width = max(1, round(rng.uniform(*_STROKE[stroke]) * side)) if outline else 0
     mask = Image.new("L", big, 0)
     draw = ImageDraw.Draw(mask)
     if kind == "circle":
         rx, ry = radius * rng.uniform(0.9, 1.1), radius * rng.uniform(0.9, 1.1)
         box = (cx - rx, cy - ry, cx + rx, cy + ry)
-        draw.ellipse(box, fill=None if outline else 255, outline=255 if outline else None, width=stroke)
+        draw.ellipse(box, fill=None if outline else 255, outline=255 if outline else None, width=width)
     else:
         corners = 4 if kind == "square" else 3
         turn = rng.uniform(0, 2 * math.pi)
@@ -174,20 +189,66 @@ def _shape_mask(kind: str, rng: np.random.Generator, size: tuple[int, int]) -> n
             for i in range(corners)
         ]
         if outline:
-            draw.line([*points, points[0], points[1]], fill=255, width=stroke, joint="curve")
+            draw.line([*points, points[0], points[1]], fill=255, width=width, joint="curve")
         else:
             draw.polygon(points, fill=255)
     small = mask.resize((w, h), Image.Resampling.BOX)
     return np.asarray(small, dtype=np.float64) / 255.0
 
 
-def _draw_shapes(rng: np.random.Generator, labels: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    bg, fg = _contrasting_colours(rng, labels.shape[0], min_contrast=70)
+def _texture(rng: np.random.Generator, size: tuple[int, int]) -> np.ndarray:
+    """(H, W) in −1..1: two or three crossing waves, like wood grain, cloth or a tiled floor."""
+    h, w = size
+    ys, xs = np.mgrid[0:h, 0:w] / max(h, w)
+    out = np.zeros((h, w))
+    for _ in range(int(rng.integers(2, 4))):
+        angle, period = rng.uniform(0, math.pi), rng.uniform(0.12, 0.4)
+        phase = rng.uniform(0, 2 * math.pi)
+        out += np.sin(2 * math.pi * (xs * math.cos(angle) + ys * math.sin(angle)) / period + phase)
+    return out / max(1e-9, float(np.abs(out).max()))
+
+
+def _blur(rng: np.random.Generator, size: tuple[int, int]) -> np.ndarray:
+    """(H, W, 3) in −1..1: smooth patches of colour, like an out-of-focus photo behind the shape."""
+    h, w = size
+    coarse = rng.uniform(-1, 1, (4, 4, 3))
+    channels = [Image.fromarray(coarse[..., c].astype(np.float32), mode="F").resize((w, h), Image.Resampling.BICUBIC)
+                for c in range(3)]
+    return np.clip(np.stack([np.asarray(c, dtype=np.float64) for c in channels], axis=-1), -1, 1)
+
+
+def _background(kind: str, rng: np.random.Generator, base: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """(H, W, 3) paper or scene behind the shape, around the ``base`` colour."""
+    plain = np.broadcast_to(base, (*size, 3)).astype(np.float64)
+    if kind == "plain":
+        return plain
+    if kind == "shaded":
+        return _gradients(rng, base[None], size, spread=35)[0]
+    if kind == "textured":
+        return plain + rng.uniform(15, 35) * _texture(rng, size)[..., None]
+    return plain + rng.uniform(30, 50) * _blur(rng, size)
+
+
+def _draw_shapes(
+    rng: np.random.Generator, labels: np.ndarray, size: tuple[int, int]
+) -> tuple[np.ndarray, tuple[str, ...]]:
+    n = labels.shape[0]
+    picks = {name: rng.integers(0, len(values), (n,)) for name, values in SHAPE_STYLES.items()}
+    # The shape must stand out from the busiest background too: textures swing the paper by up to ±50.
+    bg, fg = _contrasting_colours(rng, n, min_contrast=90)
     lighter = _luminance(fg) > _luminance(bg)
-    bg[lighter], fg[lighter] = fg[lighter], bg[lighter].copy()  # ink darker than paper
-    masks = np.stack([_shape_mask(SHAPES[label], rng, size) for label in labels])[..., None]
-    background = _gradients(rng, bg, size, spread=30)
-    return _finish(rng, background * (1 - masks) + fg[:, None, None, :] * masks, max_noise=10)
+    want_light = picks["contrast"] == 1
+    swap = lighter != want_light
+    bg[swap], fg[swap] = fg[swap], bg[swap].copy()
+    images = np.empty((n, *size, 3))
+    styles = []
+    for i in range(n):
+        style = {name: SHAPE_STYLES[name][picks[name][i]] for name in SHAPE_STYLES}
+        mask = _shape_mask(SHAPES[labels[i]], style["stroke"], style["size"], rng, size)[..., None]
+        back = _background(style["background"], rng, bg[i], size)
+        images[i] = back * (1 - mask) + fg[i] * mask
+        styles.append(", ".join(style.values()))
+    return _finish(rng, images, max_noise=12), tuple(styles)
 
 
 # ------------------------------------------------------------------------------------------ stripes
@@ -195,7 +256,9 @@ def _draw_shapes(rng: np.random.Generator, labels: np.ndarray, size: tuple[int, 
 STRIPES = ("horizontal", "vertical", "diagonal")
 
 
-def _draw_stripes(rng: np.random.Generator, labels: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+def _draw_stripes(
+    rng: np.random.Generator, labels: np.ndarray, size: tuple[int, int]
+) -> tuple[np.ndarray, tuple[str, ...]]:
     """Two-colour stripes: each pixel's colour follows ``(row·a + col·b + phase) / period`` mod 1."""
     n = int(labels.shape[0])
     h, w = size
@@ -216,12 +279,12 @@ def _draw_stripes(rng: np.random.Generator, labels: np.ndarray, size: tuple[int,
     first = (t < duty[:, None, None]).astype(np.float64)
     share = first.reshape(n, h, SUPERSAMPLE, w, SUPERSAMPLE).mean(axis=(2, 4))[..., None]
     a, b = _contrasting_colours(rng, n, min_contrast=80)
-    return _finish(rng, a[:, None, None, :] * share + b[:, None, None, :] * (1 - share), max_noise=12)
+    return _finish(rng, a[:, None, None, :] * share + b[:, None, None, :] * (1 - share), max_noise=12), ()
 
 
 BUILTIN: dict[str, BuiltinDataset] = {
     "shapes": BuiltinDataset(
-        "shapes", SHAPES, "default", train_size=24_000, epochs=20, learning_rate=0.005,
+        "shapes", SHAPES, "default", train_size=24_000, epochs=30, learning_rate=0.005,
         title="Shapes: circle, square or triangle",
         what="generated images of circles, squares and triangles (filled or outlined, at any position, size, "
         "rotation and colour, darker than their shaded, noisy backgrounds)",
@@ -295,13 +358,20 @@ def _images_in(class_folder: Path, warn: Warn) -> list[Path]:
     return [p for p in files if p.suffix.lower() in suffixes]
 
 
-def _check_class_names(folder: Path, names: list[str]) -> tuple[str, ...]:
-    """Folder names become class labels, so they must be labels a workbook can MATCH on."""
-    for name in names:
+def _check_class_names(folder: Path, folders: list[str], warn: Warn) -> tuple[str, ...]:
+    """Folder names become class labels, so they must be labels a workbook can MATCH on: a name a spreadsheet
+    would read as a value (``7``) becomes ``class 7``, with a note."""
+    names = [as_text(name) for name in folders]
+    renamed = [(old, new) for old, new in zip(folders, names, strict=True) if old != new]
+    if renamed:
+        examples = ", ".join(f"{old!r} is {new!r}" for old, new in renamed[:3])
+        warn(f"{folder}: class folders whose names a spreadsheet would read as numbers or dates get 'class' in "
+             f"front in the workbook ({examples}{', …' if len(renamed) > 3 else ''})")
+    for folder_name, name in zip(folders, names, strict=True):
         try:
             check_label(name, "class folder name")
         except ValueError as exc:
-            raise DatasetError(f"{folder / name}: {exc}") from None
+            raise DatasetError(f"{folder / folder_name}: {exc}") from None
     try:
         return check_labels(names, "class folders")
     except ValueError as exc:
@@ -351,7 +421,7 @@ def load_folder(
     names = [name for name, _, _ in per_class]
     if len(names) < 2:
         raise _too_few_classes(root, names)
-    classes = _check_class_names(root, names)
+    classes = _check_class_names(root, names, say)
     return Dataset(
         images=np.stack([image for _, imgs, _ in per_class for image in imgs]),
         labels=np.concatenate([np.full(len(imgs), k, dtype=np.int64) for k, (_, imgs, _) in enumerate(per_class)]),
@@ -407,4 +477,4 @@ def sample_image(name: str, label: str, seed: int, size: int = 200) -> Image.Ima
         raise DatasetError(f"data set {name!r} has no class {label!r} (classes: {', '.join(spec.classes)})")
     rng = np.random.default_rng(seed)
     labels = np.array([spec.classes.index(label)])
-    return Image.fromarray(spec.draw(rng, labels, (size, size))[0], mode="RGB")
+    return Image.fromarray(spec.draw(rng, labels, (size, size))[0][0], mode="RGB")

@@ -136,7 +136,7 @@ REAL: dict[str, RealDataset] = {
         "Learning Repository gives it; credit E. Alpaydin and C. Kaynak",
         package="scikit-learn", module="sklearn.datasets", read=_read_digits,
         flip=False,  # a mirrored 3 is no digit at all
-        epochs=40, learning_rate=0.01,
+        epochs=80, learning_rate=0.01,
     ),
     "faces": RealDataset(
         "faces", FACES, "faces",
@@ -150,7 +150,7 @@ REAL: dict[str, RealDataset] = {
         "its other sample images",
         package="scikit-image", module="skimage.data", read=_read_faces,
         flip=True,  # a face mirrored is still a face, and a background still a background
-        epochs=150, learning_rate=0.01,  # 200 pictures: few steps per epoch, so many epochs
+        epochs=400, learning_rate=0.01,  # 200 pictures: few steps per epoch, so many epochs
     ),
 }
 

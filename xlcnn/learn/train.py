@@ -16,27 +16,41 @@ from __future__ import annotations
 import math
 import shlex
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from xlcnn.errors import DatasetError, OptionError, OutputError, option
 from xlcnn.files import reason, replace_together
+from xlcnn.learn import quality
+from xlcnn.learn.augment import Augment, augment, describe
 from xlcnn.learn.datasets import BuiltinDataset, Dataset, Warn, builtin, load_folder, split
+from xlcnn.learn.patches import top_patches
 from xlcnn.model.spec import Architecture, Model, Provenance, Weights
-from xlcnn.model.templates import MODEL_FILE, WEIGHTS_FILE, load_model, model_toml, write_weights
+from xlcnn.model.templates import (
+    MODEL_FILE,
+    PATCHES_FILE,
+    WEIGHTS_FILE,
+    load_model,
+    model_toml,
+    write_patches,
+    write_weights,
+)
 from xlcnn.model.zoo import ARCHITECTURES, initial_weights
 from xlcnn.nn import engine
 from xlcnn.nn.layers import softmax
 
 VALIDATION_SIZE = 1_000  # fresh images a built-in data set is validated on
+REAL_HELD_OUT = 0.2  # the share of each class of a real data set held out: a stratified fifth
 PHOTO_EPOCHS = 40  # photo folders are small, so they take more passes
 
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """How to optimise: Adam on mini-batches, its step size shrinking along a cosine to ``final_rate``."""
+    """How to optimise: Adam on mini-batches, its step size shrinking along a cosine to ``final_rate``,
+    on augmented images, towards softened targets (label smoothing)."""
 
     epochs: int = 20
     batch_size: int = 64
@@ -46,6 +60,12 @@ class TrainConfig:
     beta2: float = 0.999
     epsilon: float = 1e-8
     seed: int = 1
+    # The target is 1 − ε for the true class and ε shared by the others, not 1: a network trained towards
+    # certainty learns to say 100.0% and its probabilities stop moving when a student edits a weight.
+    label_smoothing: float = 0.1
+    augment: Augment = field(default_factory=Augment)
+    revivals: int = 3  # rounds of re-initialising dead filters and training on
+    alive: float = 0.01  # how hard a filter that is off on an image is pushed back on (see _keep_alive)
 
 
 @dataclass(frozen=True)
@@ -147,41 +167,125 @@ def fit(
     config: TrainConfig,
     validation: Dataset | None = None,
     on_progress: ProgressCallback | None = None,
+    warn: Warn | None = None,
 ) -> Weights:
-    """Train ``arch`` from seeded initial weights on ``train``; returns the weights after the last epoch."""
+    """Train ``arch`` from seeded initial weights on ``train``; returns the weights after the last epoch.
+
+    Then every filter's activity is measured on ``validation`` (or, without one, on ``train``): a filter
+    whose map is positive on fewer than ``quality.MIN_ACTIVITY`` of the images is dead — it shows a sheet of
+    zeros — so it is given fresh random weights and a small positive bias, and training goes on for a
+    quarter of the epochs, up to ``config.revivals`` times. A filter still dead after that is reported
+    through ``warn``.
+    """
     if config.epochs < 1 or config.batch_size < 1:
         raise OptionError(f"epochs and batch size must be positive, not {config.epochs} and {config.batch_size}")
-    weights = initial_weights(arch, config.seed)
-    params = [p.copy() for p in _flat(weights)]
-    adam = _Adam(params, config)
-    order_rng = np.random.default_rng([config.seed, 1])  # its own stream: batch order
-    n = len(train)
+    params = [p.copy() for p in _flat(initial_weights(arch, config.seed))]
+    _train(arch, train, config, params, config.epochs, config.learning_rate, validation, on_progress, 0)
+    check = validation if validation is not None and len(validation) else train
+    revive_rng = np.random.default_rng([config.seed, 3])  # its own stream: fresh filters
+    more = max(2, config.epochs // 4)
+    for round_ in range(1, config.revivals + 1):
+        dead = quality.dead_filters(quality.activity(arch, _raw(arch, params), check.images))
+        if not dead:
+            break
+        _revive(arch, params, dead, revive_rng)
+        _train(arch, train, config, params, more, config.learning_rate / 2, validation, on_progress,
+               config.epochs + (round_ - 1) * more)
+    else:
+        dead = quality.dead_filters(quality.activity(arch, _raw(arch, params), check.images))
+        if dead and warn is not None:
+            named = ", ".join(f"conv {k + 1} filter {f + 1}" for k, f in dead)
+            warn(f"{named} stayed dead (its map is almost never positive) after {config.revivals} fresh starts")
+    return _raw(arch, params)
+
+
+def _centre(arch: Architecture) -> float:
+    """What training subtracts from every raw pixel: mid-grey when the first convolution does not pad.
+
+    Pixels of 0–255 are all positive, which makes gradient descent zig-zag; centred on 0 they train
+    faster and better. Without padding every window of the first layer is whole, so a network trained
+    on ``x − c`` is exactly the network on ``x`` whose first biases are ``b − c · scale · Σ w``: the
+    workbook keeps its raw pixels, and only the biases show that the training data was centred. (With
+    padding the border windows would differ, so those models train on the raw pixels.)"""
+    return 127.5 if arch.blocks[0].conv.padding == 0 else 0.0
+
+
+def _raw(arch: Architecture, params: list[np.ndarray]) -> Weights:
+    """The weights being trained (on centred pixels) as weights for raw pixels (see ``_centre``)."""
+    weights = _unflat(params, len(arch.blocks))
+    c = _centre(arch)
+    if c == 0:
+        return weights
+    first = weights.conv_b[0] - c * arch.input.scale * weights.conv_w[0].sum(axis=(1, 2, 3))
+    return Weights(weights.conv_w, (first, *weights.conv_b[1:]), weights.dense_w, weights.dense_b)
+
+
+def _revive(arch: Architecture, params: list[np.ndarray], dead: list[tuple[int, int]],
+            rng: np.random.Generator) -> None:
+    """Fresh He-normal weights and a small positive bias for each dead (layer, filter), so it switches on."""
+    blocks = len(arch.blocks)
+    for k, f in dead:
+        w = params[k]
+        fan_in = w.shape[1] * w.shape[2] * w.shape[3]
+        w[f] = rng.normal(0.0, np.sqrt(2.0 / fan_in), w[f].shape)
+        params[blocks + k][f] = 0.1
+
+
+def _keep_alive(grads: Weights, batch: engine.Batch, strength: float) -> Weights:
+    """Raise the bias of every filter by ``strength`` × the share of the batch on which its map is nowhere
+    positive. A filter that is off everywhere gets no gradient from the loss at all (ReLU passes none back),
+    so without this push it can die and stay dead, and its sheets show nothing but zeros."""
+    if strength == 0:
+        return grads
+    biases = tuple(db - strength * (conv.max(axis=(2, 3)) <= 0).mean(axis=0)
+                   for db, conv in zip(grads.conv_b, batch.conv, strict=True))
+    return Weights(grads.conv_w, biases, grads.dense_w, grads.dense_b)
+
+
+def _smoothed(labels: np.ndarray, classes: int, smoothing: float) -> np.ndarray:
+    y = softmax.one_hot(labels, classes)
+    return y * (1 - smoothing) + smoothing / classes
+
+
+def _train(
+    arch: Architecture, train: Dataset, config: TrainConfig, params: list[np.ndarray], epochs: int,
+    first_rate: float, validation: Dataset | None, on_progress: ProgressCallback | None, done: int,
+) -> None:
+    """``epochs`` epochs of Adam on ``params`` (in place); ``done`` epochs were run before (for the
+    seeds of this run's batch order and augmentation, and for the progress report)."""
+    run_config = replace(config, learning_rate=first_rate)
+    adam = _Adam(params, run_config)
+    order_rng = np.random.default_rng([config.seed, 1, done])  # its own stream: batch order
+    augment_rng = np.random.default_rng([config.seed, 2, done])  # and another: how each image is varied
+    n, k = len(train), len(arch.classes)
+    centre = _centre(arch)
     batches = math.ceil(n / config.batch_size)
-    steps = config.epochs * batches
+    total_epochs = done + epochs
     val_accuracy: float | None = None
-    for epoch in range(1, config.epochs + 1):
+    for epoch in range(1, epochs + 1):
         order = order_rng.permutation(n)
         total_loss, right, seen = 0.0, 0, 0
         for b in range(batches):
             index = order[b * config.batch_size : (b + 1) * config.batch_size]
             current = _unflat(params, len(arch.blocks))
-            batch = engine.run(arch, current, _as_input(train.images[index]))
+            images = augment(train.images[index], augment_rng, config.augment)
+            batch = engine.run(arch, current, _as_input(images) - centre)
             p, labels = batch.probs, train.labels[index]
-            grads = engine.gradients(arch, current, batch, softmax.backward(p, labels))
-            adam.step(_flat(grads), _rate(config, (epoch - 1) * batches + b, steps))
+            dlogits = (p - _smoothed(labels, k, config.label_smoothing)) / len(index)
+            grads = _keep_alive(engine.gradients(arch, current, batch, dlogits), batch, config.alive)
+            adam.step(_flat(grads), _rate(run_config, (epoch - 1) * batches + b, epochs * batches))
             total_loss += float(softmax.cross_entropy(p, labels).sum())
             right += int((p.argmax(axis=1) == labels).sum())
             seen += len(index)
             if on_progress:
-                on_progress(Progress(epoch, config.epochs, b + 1, batches, total_loss / seen, right / seen,
+                on_progress(Progress(done + epoch, total_epochs, b + 1, batches, total_loss / seen, right / seen,
                                      val_accuracy, False))
         if validation is not None and len(validation):
-            val_model = _bare_model(arch, _unflat(params, len(arch.blocks)))
+            val_model = _bare_model(arch, _raw(arch, params))
             val_accuracy = evaluate(val_model, validation)
         if on_progress:
-            on_progress(Progress(epoch, config.epochs, batches, batches, total_loss / seen, right / seen,
+            on_progress(Progress(done + epoch, total_epochs, batches, batches, total_loss / seen, right / seen,
                                  val_accuracy, True))
-    return _unflat(params, len(arch.blocks))
 
 
 def _bare_model(arch: Architecture, weights: Weights) -> Model:
@@ -203,6 +307,10 @@ class _Source:
     held_out: str  # the validation images in a few words: "1,000 fresh ones"
     args: tuple[str, ...]  # the command's arguments that choose the data
     title: str
+    calibration: Dataset  # the held-out images the temperature is fitted on
+    calibration_note: str  # which images those are, for the model card
+    augment: Augment = field(default_factory=Augment)
+    licence: str = ""
 
 
 def _architecture(template: str | Path) -> Architecture:
@@ -229,6 +337,32 @@ def _builtin_source(spec: BuiltinDataset, arch: Architecture, seed: int, train_s
         held_out=f"{VALIDATION_SIZE:,} fresh ones it never saw",
         args=("--dataset", spec.name, "--train-size", str(n)),
         title=spec.title,
+        calibration=spec.generate(VALIDATION_SIZE, seed + 2, size),
+        calibration_note=f"fitted on {VALIDATION_SIZE:,} more fresh images, from seed {seed + 2}",
+    )
+
+
+def _real_source(name: str, arch: Architecture, seed: int) -> _Source:
+    """A data set shipped inside a well-kept package: a stratified fifth held out, chosen by ``seed``."""
+    from xlcnn.learn.realdata import real
+
+    spec = real(name)
+    data = spec.load((arch.input.height, arch.input.width))
+    train, held = split(data, REAL_HELD_OUT, seed)
+    note = f"{len(held):,} held-out images: {REAL_HELD_OUT:.0%} of each class, chosen by seed {seed}"
+    return _Source(
+        train=train,
+        validation=held,
+        dataset=f"{spec.what}; originally {spec.origin}",
+        trained_on=f"{len(train):,} of {spec.what}",
+        accuracy_note=f"{note}, never used in training",
+        held_out=f"{len(held):,} held-out ones it never saw",
+        args=("--dataset", spec.name),
+        title=spec.title,
+        calibration=held,
+        calibration_note="fitted on the same held-out images",
+        augment=Augment(flip=spec.flip),
+        licence=spec.licence,
     )
 
 
@@ -262,7 +396,7 @@ def overfitting_warning(train_accuracy: float, val_accuracy: float | None) -> st
 
 
 def _photo_source(
-    folder: Path, arch: Architecture, seed: int, val_split: float, skip_bad: bool, warn: Warn | None
+    folder: Path, arch: Architecture, seed: int, val_split: float, skip_bad: bool, flip: bool, warn: Warn | None
 ) -> _Source:
     data = load_folder(folder, (arch.input.height, arch.input.width), arch.input.fit, skip_bad, warn)
     train, validation = split(data, val_split, seed)
@@ -280,8 +414,12 @@ def _photo_source(
         trained_on=f"{len(train):,} photos from the folder {name} ({', '.join(data.classes)})",
         accuracy_note=note,
         held_out=f"{len(validation):,} held-out photos",
-        args=(str(folder), "--val-split", repr(val_split), *(("--skip-bad",) if skip_bad else ())),
+        args=(str(folder), "--val-split", repr(val_split), *(("--skip-bad",) if skip_bad else ()),
+              *(() if flip else ("--no-flip",))),
         title=f"{name}: {_either(data.classes)}",
+        calibration=validation if len(validation) else train,
+        calibration_note="fitted on the same held-out photos" if len(validation) else "fitted on the training photos",
+        augment=Augment(flip=flip),
     )
 
 
@@ -298,6 +436,7 @@ def train_model(
     learning_rate: float | None = None,
     batch_size: int | None = None,
     skip_bad: bool = False,
+    flip: bool = True,
     on_progress: ProgressCallback | None = None,
     warn: Warn | None = None,
 ) -> Model:
@@ -311,25 +450,60 @@ def train_model(
     command; save with :func:`write_template`. Returns the model, its provenance filled in.
     """
     _check_options(photos, dataset, epochs, seed, learning_rate, batch_size, train_size, val_split)
-    spec = builtin(dataset) if dataset is not None else None
-    chosen = template if template is not None else (spec.template if spec else "default")
+    with threadpool_limits(limits=1, user_api="blas"):  # a second BLAS thread buys nothing on these sizes
+        return _train_model(photos, dataset, template, output, epochs, seed, val_split, train_size,
+                            learning_rate, batch_size, skip_bad, flip, on_progress, warn)
+
+
+def _source(photos: str | Path | None, dataset: str | None, arch: Architecture, seed: int, val_split: float,
+            train_size: int | None, skip_bad: bool, flip: bool, warn: Warn | None) -> _Source:
+    from xlcnn.learn.realdata import REAL
+
+    if dataset in REAL:
+        return _real_source(dataset, arch, seed)
+    if dataset is not None:
+        return _builtin_source(builtin(dataset), arch, seed, train_size)
+    return _photo_source(Path(str(photos)), arch, seed, val_split, skip_bad, flip, warn)
+
+
+def _default_template(dataset: str | None) -> str:
+    from xlcnn.learn.realdata import REAL
+
+    if dataset is None:
+        return "default"
+    return REAL[dataset].template if dataset in REAL else builtin(dataset).template
+
+
+def _train_model(
+    photos: str | Path | None, dataset: str | None, template: str | Path | None, output: str | Path | None,
+    epochs: int | None, seed: int, val_split: float, train_size: int | None, learning_rate: float | None,
+    batch_size: int | None, skip_bad: bool, flip: bool, on_progress: ProgressCallback | None, warn: Warn | None,
+) -> Model:
+    chosen = template if template is not None else _default_template(dataset)
     arch = _architecture(chosen)
-    if spec is not None:
-        source = _builtin_source(spec, arch, seed, train_size)
-    else:
-        source = _photo_source(Path(str(photos)), arch, seed, val_split, skip_bad, warn)
+    source = _source(photos, dataset, arch, seed, val_split, train_size, skip_bad, flip, warn)
     arch = replace(arch, classes=source.train.classes)
+    defaults = _defaults(dataset)
     cfg = TrainConfig(
-        epochs=epochs or (spec.epochs if spec else PHOTO_EPOCHS),
+        epochs=epochs or defaults[0],
         batch_size=batch_size or TrainConfig.batch_size,
-        learning_rate=learning_rate or (spec.learning_rate if spec else TrainConfig.learning_rate),
+        learning_rate=learning_rate or defaults[1],
         seed=seed,
+        augment=source.augment,
     )
-    weights = fit(arch, source.train, cfg, source.validation, on_progress)
+    raw = fit(arch, source.train, cfg, source.validation, on_progress, warn)
+    cap = quality.MAX_MEDIAN_CONFIDENCE
+    if source.calibration is not source.validation:
+        cap -= quality.SAMPLE_MARGIN
+    temperature = quality.fit_temperature(quality.logits(arch, raw, source.calibration.images),
+                                          source.calibration.labels, cap)
+    weights = quality.with_temperature(raw, temperature)
     trained = _bare_model(arch, weights)
     train_accuracy = evaluate(trained, source.train)
-    val_accuracy = evaluate(trained, source.validation) if len(source.validation) else None
-    overfitting = overfitting_warning(train_accuracy, val_accuracy) if spec is None else None
+    held = source.validation if len(source.validation) else None
+    measured = quality.measure(arch, weights, held.images, held.labels) if held is not None else None
+    val_accuracy = measured.accuracy if measured is not None else None
+    overfitting = overfitting_warning(train_accuracy, val_accuracy) if photos is not None else None
     if overfitting is not None and warn is not None:
         warn(overfitting)
     return Model(
@@ -340,7 +514,7 @@ def train_model(
         weights=weights,
         provenance=Provenance(
             method="trained",
-            summary=_summary(source, cfg, train_accuracy, val_accuracy),
+            summary=_summary(source, cfg, train_accuracy, val_accuracy, temperature),
             dataset=source.dataset,
             seed=seed,
             epochs=cfg.epochs,
@@ -348,8 +522,25 @@ def train_model(
             accuracy=val_accuracy,
             accuracy_note=source.accuracy_note,
             command=_command(source.args, chosen, cfg, output),
+            licence=source.licence,
+            median_confidence=None if measured is None else round(float(measured.median_confidence), 4),
+            calibration_error=None if measured is None else round(float(measured.calibration_error), 4),
+            temperature=temperature,
+            activity=() if measured is None else tuple(tuple(round(float(a), 4) for a in layer)
+                                                       for layer in measured.activity),
         ),
+        patches=top_patches(arch, weights, source.train.images),
     )
+
+
+def _defaults(dataset: str | None) -> tuple[int, float]:
+    """(epochs, first step size) a data set trains with unless told otherwise."""
+    from xlcnn.learn.realdata import REAL
+
+    if dataset is None:
+        return PHOTO_EPOCHS, TrainConfig.learning_rate
+    spec = REAL[dataset] if dataset in REAL else builtin(dataset)
+    return spec.epochs, spec.learning_rate
 
 
 def _check_options(
@@ -384,11 +575,18 @@ def _either(classes: tuple[str, ...]) -> str:
     return f"{', '.join(classes[:-1])} or {classes[-1]}"
 
 
-def _summary(source: _Source, cfg: TrainConfig, train_accuracy: float, val_accuracy: float | None) -> str:
-    """One sentence or two for the model card, which shows the data and the accuracy note beside it."""
+def _summary(source: _Source, cfg: TrainConfig, train_accuracy: float, val_accuracy: float | None,
+             temperature: float) -> str:
+    """A few sentences for the model card, which shows the data and the accuracy note beside it."""
+    varied = describe(cfg.augment, source.train.images.shape[1:3])
+    varied = f", {varied}" if varied else ""
     how = (
         f"Trained by xlcnn with backpropagation: {cfg.epochs} epochs of Adam (step size {cfg.learning_rate:g}, "
-        f"shrinking to nearly 0) on mini-batches of {cfg.batch_size}, seed {cfg.seed}."
+        f"shrinking to nearly 0) on mini-batches of {cfg.batch_size}, seed {cfg.seed}{varied}, "
+        f"towards targets of {1 - cfg.label_smoothing + cfg.label_smoothing / len(source.train.classes):.0%} "
+        f"rather than 100% (label smoothing). Its logits are divided by a temperature of {temperature:g} "
+        f"({source.calibration_note}): its confidence comes as close to how often it is right as it can while "
+        f"its median confidence stays at most {quality.MAX_MEDIAN_CONFIDENCE:.0%}."
     )
     right = f" Right on {train_accuracy:.1%} of its {len(source.train):,} training images"
     if val_accuracy is None:
@@ -435,6 +633,13 @@ def write_template(model: Model, folder: str | Path, force: bool = False) -> Pat
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise OutputError(f"{out}: cannot be written ({reason(exc)})") from None
-    replace_together({out / WEIGHTS_FILE: lambda tmp: write_weights(model, tmp),
-                      out / MODEL_FILE: lambda tmp: tmp.write_text(model_toml(model), encoding="utf-8")})
+    writers: dict[Path, Callable[[Path], object]] = {
+        out / WEIGHTS_FILE: lambda tmp: write_weights(model, tmp),
+        out / MODEL_FILE: lambda tmp: tmp.write_text(model_toml(model), encoding="utf-8"),
+    }
+    if model.patches is not None:
+        writers[out / PATCHES_FILE] = lambda tmp: write_patches(model, tmp)
+    replace_together(writers)
+    if model.patches is None:
+        (out / PATCHES_FILE).unlink(missing_ok=True)  # it showed the filters of the weights just replaced
     return out

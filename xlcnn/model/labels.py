@@ -140,6 +140,15 @@ def check_label(label: object, where: str) -> str:
     return label
 
 
+def as_text(name: str) -> str:
+    """A folder name as a class label: itself, or ``class <name>`` when a spreadsheet would read the name as a
+    value (``7``, ``2024``, ``TRUE``, ``1/2``): ``class 7`` stays text in every spreadsheet, in the dropdown
+    and in MATCH, where ``7`` would turn into a number and match no label."""
+    if _spreadsheet_value(name) is None and _folded(name) not in _ERROR_CODES:
+        return name
+    return f"class {name}"
+
+
 def check_labels(labels: object, where: str) -> tuple[str, ...]:
     if labels is None:
         raise ValueError(f"{where} is missing (a list of class names)")

@@ -56,15 +56,18 @@ def backward(
     def at(a: np.ndarray, i: int, j: int) -> np.ndarray:  # the cells kernel offset (i, j) reads
         return a[:, :, i : i + stride * ho : stride, j : j + stride * wo : stride]
 
-    dw = np.empty(w.shape)
+    # dw[:, :, i, j] as one matrix product (F, N·Ho·Wo) × (N·Ho·Wo, C): BLAS, several times faster than
+    # an einsum over the strided slice.
+    d_rows = dout.transpose(1, 0, 2, 3).reshape(dout.shape[1], -1)
+    dw = np.empty(w.shape, dtype=np.result_type(dout, x))
     for i in range(k):
         for j in range(k):
-            dw[:, :, i, j] = np.einsum("nfhw,nchw->fc", dout, at(xp, i, j))
+            dw[:, :, i, j] = d_rows @ at(xp, i, j).transpose(1, 0, 2, 3).reshape(x.shape[1], -1).T
     dw *= scale
     db = dout.sum(axis=(0, 2, 3))
     if not input_grad:
         return None, dw, db
-    dxp = np.zeros(xp.shape)
+    dxp = np.zeros(xp.shape, dtype=dw.dtype)
     d = dout.transpose(0, 2, 3, 1) * scale  # (N, Ho, Wo, F)
     for i in range(k):
         for j in range(k):

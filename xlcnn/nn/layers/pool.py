@@ -26,7 +26,7 @@ def backward(dout: np.ndarray, x: np.ndarray, size: int, stride: int) -> np.ndar
     """
     n, c, ho, wo = dout.shape
     winner = windows(x, size, stride).reshape(n, c, ho, wo, size * size).argmax(axis=4)
-    dx = np.zeros(x.shape)
+    dx = np.zeros(x.shape, dtype=np.result_type(dout, x))
     for offset in range(size * size):
         i, j = divmod(offset, size)
         dx[:, :, i : i + stride * ho : stride, j : j + stride * wo : stride] += np.where(winner == offset, dout, 0.0)
