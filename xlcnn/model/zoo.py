@@ -16,13 +16,20 @@ from xlcnn.model.spec import Architecture, ConvSpec, InputSpec, Model, PoolSpec,
 SCALE_255 = (1 / 255, "1/255")
 
 
+# Why the first convolution of the models made for photos and drawings has no zero padding: 0 is black,
+# so padding draws a black frame around the picture, and on a light picture that frame is the strongest
+# edge there is — a padded network spends its filters on the frame, not on the picture. Later layers pad:
+# there 0 means "nothing found", which is what lies beyond the picture. (``tiny`` and ``edges`` keep the
+# padding of the first layer, so the workbook still shows what padding is.)
+
+
 def default_architecture(classes: tuple[str, ...] = ("circle", "square", "triangle")) -> Architecture:
-    """28×28×3 → conv 3×3 ×4 (pad 1) → ReLU → pool 2 → conv 3×3 ×8 (pad 1) → ReLU → pool 2 → 392 → dense."""
+    """28×28×3 → conv 3×3 ×6 → ReLU → pool 2 → conv 3×3 ×12 (pad 1) → ReLU → pool 2 → 300 → dense."""
     return Architecture(
         input=InputSpec(28, 28, 3, *SCALE_255),
         convs=(
-            (ConvSpec(filters=4, kernel=3, stride=1, padding=1), PoolSpec(2, 2)),
-            (ConvSpec(filters=8, kernel=3, stride=1, padding=1), PoolSpec(2, 2)),
+            (ConvSpec(filters=6, kernel=3, stride=1, padding=0), PoolSpec(2, 2)),
+            (ConvSpec(filters=12, kernel=3, stride=1, padding=1), PoolSpec(2, 2)),
         ),
         classes=classes,
     )
@@ -37,7 +44,35 @@ def tiny_architecture(classes: tuple[str, ...] = ("horizontal", "vertical", "dia
     )
 
 
-ARCHITECTURES = {"default": default_architecture, "tiny": tiny_architecture}
+DIGITS = tuple(f"digit {d}" for d in range(10))
+
+
+def digits_architecture(classes: tuple[str, ...] = DIGITS) -> Architecture:
+    """16×16×3 → conv 3×3 ×8 → ReLU → pool 2 → conv 3×3 ×12 (pad 1) → ReLU → pool 2 → 108 → dense."""
+    return Architecture(
+        input=InputSpec(16, 16, 3, *SCALE_255),
+        convs=(
+            (ConvSpec(filters=8, kernel=3, stride=1, padding=0), PoolSpec(2, 2)),
+            (ConvSpec(filters=12, kernel=3, stride=1, padding=1), PoolSpec(2, 2)),
+        ),
+        classes=classes,
+    )
+
+
+def faces_architecture(classes: tuple[str, ...] = ("face", "not a face")) -> Architecture:
+    """24×24×3 → conv 3×3 ×6 → ReLU → pool 2 → conv 3×3 ×8 (pad 1) → ReLU → pool 2 → 200 → dense."""
+    return Architecture(
+        input=InputSpec(24, 24, 3, *SCALE_255),
+        convs=(
+            (ConvSpec(filters=6, kernel=3, stride=1, padding=0), PoolSpec(2, 2)),
+            (ConvSpec(filters=8, kernel=3, stride=1, padding=1), PoolSpec(2, 2)),
+        ),
+        classes=classes,
+    )
+
+
+ARCHITECTURES = {"default": default_architecture, "tiny": tiny_architecture, "digits": digits_architecture,
+                 "faces": faces_architecture}
 
 
 def initial_weights(arch: Architecture, seed: int) -> Weights:
