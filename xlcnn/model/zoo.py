@@ -24,7 +24,7 @@ SCALE_255 = (1 / 255, "1/255")
 
 
 def default_architecture(classes: tuple[str, ...] = ("circle", "square", "triangle")) -> Architecture:
-    """28×28×3 → conv 3×3 ×6 → ReLU → pool 2 → conv 3×3 ×12 (pad 1) → ReLU → pool 2 → 300 → dense."""
+    """28×28×3 → conv 3×3 ×6 → ReLU → pool 2 → conv 3×3 ×12 (pad 1) → ReLU → pool 2 → 432 → dense."""
     return Architecture(
         input=InputSpec(28, 28, 3, *SCALE_255),
         convs=(

@@ -1,0 +1,95 @@
+"""Make the page previews in docs/images/ from real workbooks printed by LibreOffice.
+
+    python docs/make_images.py
+
+Builds the sample workbooks with ``--pdf`` into a scratch folder, finds each sheet's first page by the
+sheet's title in the PDF's text (``pdftotext``), and renders it with ``pdftoppm`` (poppler-utils). The
+``tiny`` handout is every page of its PDF side by side.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from PIL import Image
+
+from xlcnn import build_workbook, write_handout
+
+ROOT = Path(__file__).resolve().parent.parent
+IMAGES = ROOT / "docs" / "images"
+DPI = 80
+
+# picture → (sample, template, language, true label or None, the sheet's page starts with this text)
+PAGES = {
+    "default-guide.png": ("circle", "default", "en", None, "Guide"),
+    "default-input.png": ("circle", "default", "en", None, "Input"),
+    "default-filters1.png": ("circle", "default", "en", None, "Filters 1"),
+    "default-conv1.png": ("circle", "default", "en", None, "Conv 1"),
+    "default-worked.png": ("circle", "default", "en", None, "Worked example"),
+    "default-loss.png": ("triangle", "default", "en", "square", "Loss"),
+    "default-shapes.png": ("circle", "default", "en", None, "Shapes"),
+    "zh-guide.png": ("triangle", "default", "zh", None, None),
+}
+
+
+def pdf_of(sample: str, template: str, lang: str, label: str | None, scratch: Path) -> Path:
+    book = scratch / f"{sample}-{template}-{lang}-{label}.xlsx"
+    if not book.with_suffix(".pdf").exists():
+        build_workbook(ROOT / "samples" / f"{sample}.png", book, model=template, lang=lang, label=label)
+        write_handout(book, book.with_suffix(".pdf"))
+    return book.with_suffix(".pdf")
+
+
+def page_texts(pdf: Path) -> list[str]:
+    text = subprocess.run(["pdftotext", "-layout", str(pdf), "-"], check=True, capture_output=True, text=True)
+    return text.stdout.split("\f")
+
+
+def first_page(pdf: Path, title: str | None) -> int:
+    """1-based number of the first page whose first line starts with ``title`` (None: page 1)."""
+    if title is None:
+        return 1
+    for number, text in enumerate(page_texts(pdf), start=1):
+        lines = [line.strip() for line in text.splitlines() if line.strip()]
+        if lines and lines[0].startswith(title):
+            return number
+    raise SystemExit(f"{pdf.name}: no page starts with {title!r}")
+
+
+def render(pdf: Path, page: int, out: Path) -> None:
+    stem = out.with_suffix("")
+    subprocess.run(["pdftoppm", "-png", "-r", str(DPI), "-f", str(page), "-l", str(page), "-singlefile",
+                    str(pdf), str(stem)], check=True)
+
+
+def handout(pdf: Path, out: Path, scratch: Path) -> None:
+    """Every page of ``pdf``, small, in rows of five."""
+    subprocess.run(["pdftoppm", "-png", "-r", "30", str(pdf), str(scratch / "page")], check=True)
+    pages = [Image.open(p) for p in sorted(scratch.glob("page*.png"))]
+    w, h = max(p.width for p in pages), max(p.height for p in pages)
+    columns = 5
+    rows = -(-len(pages) // columns)
+    sheet = Image.new("RGB", (columns * (w + 8) + 8, rows * (h + 8) + 8), (200, 200, 200))
+    for i, page in enumerate(pages):
+        sheet.paste(page, (8 + (i % columns) * (w + 8), 8 + (i // columns) * (h + 8)))
+    sheet.save(out, optimize=True)
+
+
+def main() -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        scratch = Path(tmp)
+        for name, (sample, template, lang, label, title) in PAGES.items():
+            pdf = pdf_of(sample, template, lang, label, scratch)
+            render(pdf, first_page(pdf, title), IMAGES / name)
+            print(f"wrote docs/images/{name}", file=sys.stderr)
+        tiny = scratch / "tiny"
+        tiny.mkdir()
+        handout(pdf_of("stripes", "tiny", "en", None, scratch), IMAGES / "tiny-handout.png", tiny)
+        print("wrote docs/images/tiny-handout.png", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()
