@@ -71,7 +71,7 @@ def test_builtin_templates_on_samples_match_the_engine_after_recalculation(
         book = Book.open(out)
         assert_cached_equal_engine(book, engine_stages(model, image))
         checked += assert_recalculated_equals_cached(book, recalc)
-    assert checked > 10_000 * len(images)  # the default model alone has about 11,000 formulas per image
+    assert checked > 10_000 * len(images)  # the default model alone has about 14,000 formulas per image
 
 
 @st.composite
@@ -156,10 +156,11 @@ def test_defined_names_follow_the_contract(tmp_path: Path) -> None:
     build_workbook(picture(tmp_path / "picture.png"), out, model=model)
     book = Book.open(out)
     shapes = {name: (r1 - r0 + 1, c1 - c0 + 1) for name, (_, (c0, r0, c1, r1)) in book.names.items()}
+    # 28×28 → conv 1 without padding 26×26 → pool 13×13 → conv 2 with padding 13×13 → pool 6×6; 12·6·6 = 432.
     expected = {"input_r": (28, 28), "input_g": (28, 28), "input_b": (28, 28), "input_scale": (1, 1),
-                "flatten": (392, 1), "dense_w": (392, 3), "dense_b": (1, 3), "labels": (1, 3),
+                "flatten": (432, 1), "dense_w": (432, 3), "dense_b": (1, 3), "labels": (1, 3),
                 "logits": (1, 3), "probs": (1, 3), "true_label": (1, 1), "loss": (1, 1)}
-    for k, (filters, channels, size, pooled) in enumerate([(4, 3, 28, 14), (8, 4, 14, 7)], start=1):
+    for k, (filters, channels, size, pooled) in enumerate([(6, 3, 26, 13), (12, 6, 13, 6)], start=1):
         expected.update({f"conv{k}_stride": (1, 1), f"conv{k}_pad": (1, 1), f"pool{k}_size": (1, 1),
                          f"pool{k}_stride": (1, 1)})
         for f in range(1, filters + 1):
@@ -171,6 +172,7 @@ def test_defined_names_follow_the_contract(tmp_path: Path) -> None:
         assert shapes.get(name) == shape, name
     assert book.values("input_scale")[0, 0] == pytest.approx(1 / 255, rel=1e-15)
     assert book.values("conv1_stride")[0, 0] == 1 and book.values("conv2_pad")[0, 0] == 1
+    assert book.values("conv1_pad")[0, 0] == 0  # conv 1 does not pad: no black frame around the picture
     assert list(book.values("labels")[0]) == ["circle", "square", "triangle"]
 
 
@@ -180,24 +182,52 @@ def test_conv_formula_points_at_27_pixels_and_27_weights(tmp_path: Path) -> None
     book = Book.open(out)
     sheet, (col, row, _, _) = book.names["conv1_out1"]
     formula = book.formulas[sheet].cell(row, col).value
-    assert formula == ("=(SUMPRODUCT(Input!B9:D11,'Filters 1'!$B$10:$D$12)+SUMPRODUCT(Input!AG9:AI11,"
-                       "'Filters 1'!$F$10:$H$12)+SUMPRODUCT(Input!BL9:BN11,'Filters 1'!$J$10:$L$12))"
+    # Conv 1 of the default does not pad: its top-left cell reads the top-left 3×3 pixels of each channel's
+    # 28×28 grid (R from column B, G from AE, B from BH: 28 columns and a gap apart).
+    assert formula == ("=(SUMPRODUCT(Input!B9:D11,'Filters 1'!$B$10:$D$12)+SUMPRODUCT(Input!AE9:AG11,"
+                       "'Filters 1'!$F$10:$H$12)+SUMPRODUCT(Input!BH9:BJ11,'Filters 1'!$J$10:$L$12))"
                        "*Input!$F$6+'Filters 1'!$N$10")
+    assert book.names["input_r"][1][:2] == (2, 9) and book.names["input_g"][1][:2] == (31, 9)
+    assert book.names["input_b"][1][:2] == (60, 9)
     relu_sheet, (rc, rr, _, _) = book.names["relu1_out1"]
     assert book.formulas[relu_sheet].cell(rr, rc).value == "=MAX(0,'Conv 1'!B9)"
 
 
 def test_padding_border_is_visible_zeros(tmp_path: Path) -> None:
+    """On a model whose conv 1 pads (tiny), the zero border around each channel is visible, grey zeros."""
+    model = load_model("tiny")
+    assert model.arch.convs[0][0].padding == 1
+    out = tmp_path / "tiny.xlsx"
+    build_workbook(picture(tmp_path / "picture.png"), out, model=model)
+    book = Book.open(out)
+    for channel in ("input_r", "input_g", "input_b"):
+        sheet, (c0, r0, c1, r1) = book.names[channel]
+        ws = book.formulas[sheet]
+        top = [ws.cell(r0 - 1, c).value for c in range(c0 - 1, c1 + 2)]
+        bottom = [ws.cell(r1 + 1, c).value for c in range(c0 - 1, c1 + 2)]
+        left = [ws.cell(r, c0 - 1).value for r in range(r0, r1 + 1)]
+        right = [ws.cell(r, c1 + 1).value for r in range(r0, r1 + 1)]
+        border = top + bottom + left + right
+        assert border == [0] * len(border), channel
+        assert ws.cell(r0 - 1, c0).fill.fgColor.rgb.endswith("D9D9D9")
+        assert ws.cell(r1 + 1, c1 + 1).fill.fgColor.rgb.endswith("D9D9D9")
+
+
+def test_without_padding_there_is_no_border(tmp_path: Path) -> None:
+    """The default's conv 1 does not pad: nothing is drawn around the pixels (no zeros, no grey)."""
+    model = load_model("default")
+    assert model.arch.convs[0][0].padding == 0
     out = tmp_path / "default.xlsx"
-    build_workbook(picture(tmp_path / "picture.png"), out)
+    build_workbook(picture(tmp_path / "picture.png"), out, model=model)
     book = Book.open(out)
     sheet, (c0, r0, c1, r1) = book.names["input_r"]
     ws = book.formulas[sheet]
-    top = [ws.cell(r0 - 1, c).value for c in range(c0 - 1, c1 + 2)]
-    left = [ws.cell(r, c0 - 1).value for r in range(r0, r1 + 1)]
-    border = top + left
-    assert border == [0] * len(border)
-    assert ws.cell(r0 - 1, c0).fill.fgColor.rgb.endswith("D9D9D9")
+    above = [(r0 - 1, c) for c in range(c0 - 1, c1 + 2)]  # the grid's title row
+    around = ([(r1 + 1, c) for c in range(c0 - 1, c1 + 2)]
+              + [(r, c) for r in range(r0, r1 + 1) for c in (c0 - 1, c1 + 1)])
+    assert [ws.cell(r, c).value for r, c in around] == [None] * len(around)
+    assert 0 not in [ws.cell(r, c).value for r, c in above]
+    assert not any(str(ws.cell(r, c).fill.fgColor.rgb).endswith("D9D9D9") for r, c in above + around)
 
 
 @pytest.mark.parametrize("label", ['=1+1', '+SUM(A1)', '-2+3', '@cmd', '=HYPERLINK("http://x","y")'])
@@ -233,9 +263,8 @@ def test_fast_formula_sheet_writes_exactly_what_xlsxwriter_writes(tmp_path: Path
     """FormulaSheet skips XlsxWriter's future-function rewriting; the files must not differ at all."""
     from xlsxwriter.worksheet import Worksheet
 
-    from xlcnn.book.build import thumbnail, write_book
+    from xlcnn.book.build import plan_for, thumbnail, write_book
     from xlcnn.book.sheet import ImageInfo
-    from xlcnn.book.stages import plan_layout
     from xlcnn.book.texts import load_texts
 
     image = picture(tmp_path / "picture.png")
@@ -243,7 +272,7 @@ def test_fast_formula_sheet_writes_exactly_what_xlsxwriter_writes(tmp_path: Path
     result = build_workbook(image, fast)
     stock = tmp_path / "stock.xlsx"
     model, trace = result.model, result.trace
-    layout = plan_layout(model.arch, teaching=True)
+    layout = plan_for(model)
     fitted = trace.input.transpose(1, 2, 0).astype(np.uint8)
     info = ImageInfo(image.name, (64, 48), "crop", thumbnail(fitted))
     write_book(stock, layout, model, trace, load_texts("en"), info, result.worked,
@@ -255,8 +284,8 @@ def test_fast_formula_sheet_writes_exactly_what_xlsxwriter_writes(tmp_path: Path
 def test_worked_example_choice_is_checked(tmp_path: Path) -> None:
     from xlcnn.errors import OptionError
 
-    with pytest.raises(OptionError, match=r"^worked 5,1,1: the map must be from 1 to 4, not 5$"):
-        build_workbook(picture(tmp_path / "picture.png"), tmp_path / "x.xlsx", worked=(5, 1, 1))
+    with pytest.raises(OptionError, match=r"^worked 7,1,1: the map must be from 1 to 6, not 7$"):
+        build_workbook(picture(tmp_path / "picture.png"), tmp_path / "x.xlsx", worked=(7, 1, 1))
     assert not (tmp_path / "x.xlsx").exists()
 
 

@@ -289,7 +289,7 @@ def test_filters_1_shows_each_filter_and_its_patches_in_colour(tmp_path: Path) -
     model = with_patches(make_model(8, 8, [(3, 3, 1, 1, 2, 2), (2, 3, 1, 1, 2, 2)]), count=6)
     assert model.patches is not None
     book = built(tmp_path, model, "patches")
-    layout = plan_layout(model.arch, teaching=True)
+    layout = plan_layout(model.arch, teaching=True, patches=6)
     ws = book["Filters 1"]
     for f in range(1, 4):
         bias = layout.grid(f"conv1_b{f}")
@@ -312,11 +312,14 @@ def test_filters_1_shows_each_filter_and_its_patches_in_colour(tmp_path: Path) -
 def test_a_model_without_patches_shows_only_the_filters(tmp_path: Path) -> None:
     model = make_model(8, 8, [(3, 3, 1, 1, 2, 2)])
     ws = built(tmp_path, model, "none")["Filters 1"]
-    layout = plan_layout(model.arch, teaching=True)
+    layout = plan_layout(model.arch, teaching=True)  # no patches: no slots for them
     for f in range(1, 4):
         assert None not in fills(ws, layout.grid(filters.picture_key(f)))
+        assert filters.patch_key(f, 1) not in layout.grids
+    slots = plan_layout(model.arch, teaching=True, patches=4)  # where patches would have been: blank
+    for f in range(1, 4):
         for p in range(1, filters.SHOWN_PATCHES + 1):
-            assert (fills(ws, layout.grid(filters.patch_key(f, p))) == None).all()  # noqa: E711
+            assert (fills(ws, slots.grid(filters.patch_key(f, p))) == None).all()  # noqa: E711
     texts = [c.value for row in ws.iter_rows() for c in row if isinstance(c.value, str)]
     assert not any(text.startswith("Patches") for text in texts)
 

@@ -32,7 +32,8 @@ def test_it_is_exported() -> None:
 def test_no_change_gives_back_the_same_model() -> None:
     model = load_model("default")
     assert modify_model(model) is model
-    assert modify_model(model, size=28, filters=(4, 8), kernel=3, stride=1, padding=1, pool=2, seed=5) is model
+    assert modify_model(model, size=28, filters=(6, 12), kernel=3, stride=1, padding=(0, 1), pool=2, seed=5) is model
+    assert modify_model(model, padding=(0, 1)) is model and modify_model(model, padding=1) is not model
 
 
 def test_one_value_applies_to_every_block_and_a_list_to_each() -> None:
@@ -47,14 +48,15 @@ def test_one_value_applies_to_every_block_and_a_list_to_each() -> None:
 
 def test_weights_that_keep_their_shape_are_kept_and_the_others_are_seeded() -> None:
     base = load_model("default")
-    model = modify_model(base, filters=(16, 8), seed=3)
+    assert [conv.filters for conv, _ in base.arch.convs] == [6, 12]
+    model = modify_model(base, filters=(16, 12), seed=3)
     w, b = model.weights, base.weights
-    assert w.conv_w[0].shape == (16, 3, 3, 3) and w.conv_w[1].shape == (8, 16, 3, 3)
-    assert not np.array_equal(w.conv_w[1][:, :4], b.conv_w[1])  # re-initialised, not padded
-    assert np.array_equal(w.dense_w, b.dense_w) and np.array_equal(w.dense_b, b.dense_b)  # 8×7×7 as before
+    assert w.conv_w[0].shape == (16, 3, 3, 3) and w.conv_w[1].shape == (12, 16, 3, 3)
+    assert not np.array_equal(w.conv_w[1][:, :6], b.conv_w[1])  # re-initialised, not padded
+    assert np.array_equal(w.dense_w, b.dense_w) and np.array_equal(w.dense_b, b.dense_b)  # 12×6×6 as before
     assert np.all(w.conv_b[0] == 0) and np.all(w.conv_b[1] == 0)
-    again = modify_model(base, filters=(16, 8), seed=3)
-    other = modify_model(base, filters=(16, 8), seed=4)
+    again = modify_model(base, filters=(16, 12), seed=3)
+    other = modify_model(base, filters=(16, 12), seed=4)
     assert np.array_equal(again.weights.conv_w[0], w.conv_w[0])  # the same seed, the same weights
     assert not np.array_equal(other.weights.conv_w[0], w.conv_w[0])
     for array in w.as_npz_dict().values():
@@ -62,7 +64,7 @@ def test_weights_that_keep_their_shape_are_kept_and_the_others_are_seeded() -> N
 
 
 def test_the_provenance_says_what_is_random() -> None:
-    model = modify_model(load_model("default"), filters=(16, 8), seed=3)
+    model = modify_model(load_model("default"), filters=(16, 12), seed=3)
     prov = model.provenance
     assert prov.method == "modified"
     assert prov.summary == (
@@ -71,7 +73,7 @@ def test_the_provenance_says_what_is_random() -> None:
         "trained.")
     assert prov.accuracy is None and prov.epochs is None and prov.seed == 3
     assert prov.dataset == load_model("default").provenance.dataset
-    assert prov.command == "xlcnn build IMAGE --model default --filters 16,8 --seed 3"
+    assert prov.command == "xlcnn build IMAGE --model default --filters 16,12 --seed 3"
     assert model.title == f"{load_model('default').title} (modified: conv 1 filters 16)"
     assert model.name == "default"
 
@@ -83,7 +85,8 @@ def test_all_random_and_all_kept_are_said_so() -> None:
         "seed 0), not trained; nothing kept from the template. Its predictions are not meaningful until it is "
         "trained.")
     assert everything.dataset == ""
-    # 29×29 pools to the same 7×7 maps as 28×28: every weight still fits, but was not made for this network.
+    # 29×29 pools to the same 6×6 maps as 28×28 (27 → 13 → 13 → 6): every weight still fits, but was not made
+    # for this network.
     kept = modify_model(load_model("default"), size=29)
     for got, expected in zip(kept.weights.as_npz_dict().values(), load_model("default").weights.as_npz_dict().values(),
                              strict=True):
@@ -121,7 +124,8 @@ def test_a_template_folder_is_named_by_its_path_in_the_command(tmp_path: Path) -
     ({"padding": 9}, "--padding 9: must be between 0 and 8"),
     ({"pool": 9}, "--pool 9: must be between 1 and 8"),
     ({"seed": -1}, "--seed -1: must be a whole number, 0 or more"),
-    ({"size": 2}, "--size 2: pool 2's 2×2 window does not fit conv 2's 1×1 output"),
+    ({"size": 2}, "--size 2: conv 1's 3×3 kernel does not fit its 2×2 input with padding 0"),
+    ({"size": 5}, "--size 5: pool 2's 2×2 window does not fit conv 2's 1×1 output"),  # 3×3 → 1×1 → 1×1
     ({"kernel": 15, "padding": 0}, "--kernel 15 --padding 0: conv 2's 15×15 kernel does not fit its 7×7 input with "
                                    "padding 0"),
     ({"size": 1, "padding": 0}, "--size 1 --padding 0: conv 1's 3×3 kernel does not fit its 1×1 input with padding 0"),

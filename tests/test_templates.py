@@ -114,8 +114,9 @@ def test_known_shapes_of_tiny_and_default() -> None:
     tiny = load_model("tiny").weights
     assert (tiny.conv_w[0].shape, tiny.dense_w.shape) == ((2, 3, 3, 3), (18, 3))  # 6×6 → pool → 2·3·3 = 18
     default = load_model("default").weights
-    assert [w.shape for w in default.conv_w] == [(4, 3, 3, 3), (8, 4, 3, 3)]
-    assert default.dense_w.shape == (392, 3)  # 28×28 → 14×14 → 7×7, 8 maps: 8·7·7 = 392
+    assert [w.shape for w in default.conv_w] == [(6, 3, 3, 3), (12, 6, 3, 3)]
+    # 28×28 → 26×26 (conv 1 does not pad) → pool 13×13 → conv 2 (pads) 13×13 → pool 6×6, 12 maps: 12·6·6 = 432
+    assert default.dense_w.shape == (432, 3)
 
 
 def test_a_template_can_be_given_as_a_folder_path(tmp_path: Path) -> None:
@@ -503,3 +504,13 @@ def test_absurd_array_is_refused_from_its_header_without_reading_it(tmp_path: Pa
     assert model_error(folder) == (
         f"{folder / 'weights.npz'}: dense_w has shape (1000000, 1000000), but the architecture needs (18, 3)"
     )
+
+
+def test_the_activity_on_the_card_must_list_every_filter(tmp_path: Path) -> None:
+    folder = variant(tmp_path, lambda doc: doc["provenance"].update(activity=[[0.5], [0.1, 0.2, 0.3]]))
+    with pytest.raises(ModelError) as info:
+        load_model(folder)
+    assert str(info.value) == (f"{folder / 'model.toml'}: provenance.activity must list a fraction for each filter "
+                               "of each conv layer (2 filters), not 1 and 3")
+    folder = variant(tmp_path / "ok", lambda doc: doc["provenance"].update(activity=[[0.5, 1.0]]))
+    assert load_model(folder).provenance.activity == ((0.5, 1.0),)

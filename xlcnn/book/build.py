@@ -25,6 +25,7 @@ from xlcnn.book import limits
 from xlcnn.book.layout import Layout
 from xlcnn.book.sheet import BuildContext, FormulaSheet, ImageInfo
 from xlcnn.book.stages import EMITTERS, guide, plan_layout
+from xlcnn.book.stages.filters import SHOWN_PATCHES
 from xlcnn.book.stages.image import image_colours
 from xlcnn.book.stages.worked import default_choice
 from xlcnn.book.styles import Styles
@@ -106,7 +107,7 @@ def build_workbook(
         validate_model(model)  # a template was checked as it loaded; a model made in code is checked here
     texts = load_texts(lang)
     check_workbook_output(out, image_path)
-    layout = plan_layout(net.arch, teaching=True)
+    layout = plan_for(net)
     limits.check_architecture(layout)  # before the image is read or the engine runs: a model too big is refused now
     source = read_image(image_path)
     spec = net.arch.input
@@ -164,9 +165,14 @@ def modify_model(
                                pool=pool, seed=seed, check=check_architecture)
 
 
+def plan_for(model: Model) -> Layout:
+    """The layout of ``model``'s workbook: every sheet, with room on Filters 1 for the patches it has."""
+    return plan_layout(model.arch, teaching=True, patches=0 if model.patches is None else int(model.patches.shape[1]))
+
+
 def check_architecture(arch: Architecture) -> None:
     """Refuse (``LimitError``) an architecture whose workbook would exceed a spreadsheet limit."""
-    limits.check_architecture(plan_layout(arch, teaching=True))
+    limits.check_architecture(plan_layout(arch, teaching=True, patches=SHOWN_PATCHES))  # the most there may be
 
 
 def check_worked(choice: tuple[int, int, int], model: Model) -> tuple[int, int, int]:

@@ -215,8 +215,9 @@ class Layout:
     """Every sheet and grid of the workbook for one architecture, computed before anything is written
     (by ``xlcnn.book.stages.plan_layout``, which has every stage add its own)."""
 
-    def __init__(self, arch: Architecture) -> None:
+    def __init__(self, arch: Architecture, patches: int = 0) -> None:
         self.arch = arch
+        self.patches = patches  # training patches per conv-1 filter that the workbook shows (Filters 1)
         self.sheets: list[SheetPlan] = []
         self.grids: dict[str, Grid] = {}
 

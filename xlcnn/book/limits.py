@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from xlcnn.book.layout import MAX_COLS, MAX_ROWS, Holds, Layout
+from xlcnn.book.layout import MAX_COLS, MAX_ROWS, Holds, Layout, filters_sheet
 from xlcnn.book.stages import formula_count
 from xlcnn.book.stages.conv import ConvFormulas
 from xlcnn.book.stages.image import MAX_IMAGE_COLOURS
@@ -53,7 +53,7 @@ def count_formulas(layout: Layout) -> int:
 
 def count_constants(layout: Layout, image_pixels: int) -> int:
     """Numbers, text and the Image sheet's coloured cells; exact for every grid, approximate for the notes."""
-    total = image_pixels
+    total = image_pixels + picture_cells(layout)
     for g in layout.grids.values():
         if g.holds in (Holds.NUMBERS, Holds.TEXT):
             total += g.cells
@@ -62,6 +62,11 @@ def count_constants(layout: Layout, image_pixels: int) -> int:
     # Guide's pages of help; the worked example's labels of its map origins.
     total += len(layout.grids) + 12 * len(layout.sheets) + 100 + layout.arch.blocks[0].conv.filters
     return total
+
+
+def picture_cells(layout: Layout) -> int:
+    """The coloured cells of Filters 1's pictures of the filters and their patches (grids holding no value)."""
+    return sum(g.cells for g in layout.grids.values() if g.holds is Holds.OTHER and g.sheet == filters_sheet(1))
 
 
 def longest_conv_formula(layout: Layout) -> int:
@@ -86,7 +91,9 @@ def estimate(layout: Layout, image_colours: int) -> Estimate:
         max_row=rows.last_row,
         max_col=cols.last_col,
         longest_formula=max(longest_conv_formula(layout), OTHER_FORMULA_CHARS),
-        formats=image_colours + OWN_FORMATS,
+        # Each picture cell may have a colour of its own, up to the MAX_IMAGE_COLOURS that the pictures are
+        # rounded to when they have more (as the Image sheet is: xlcnn.book.stages.filters).
+        formats=image_colours + min(picture_cells(layout), MAX_IMAGE_COLOURS) + OWN_FORMATS,
         row_sheet=rows.name,
         col_sheet=cols.name,
     )

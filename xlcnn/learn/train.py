@@ -26,7 +26,7 @@ from xlcnn.errors import DatasetError, OptionError, OutputError, option
 from xlcnn.files import reason, replace_together
 from xlcnn.learn import quality
 from xlcnn.learn.augment import Augment, augment, describe
-from xlcnn.learn.datasets import BuiltinDataset, Dataset, Warn, builtin, load_folder, split
+from xlcnn.learn.datasets import BUILTIN, BuiltinDataset, Dataset, Warn, builtin, load_folder, split
 from xlcnn.learn.patches import top_patches
 from xlcnn.model.spec import Architecture, Model, Provenance, Weights
 from xlcnn.model.templates import (
@@ -466,6 +466,14 @@ def _source(photos: str | Path | None, dataset: str | None, arch: Architecture, 
     return _photo_source(Path(str(photos)), arch, seed, val_split, skip_bad, flip, warn)
 
 
+def _check_dataset(dataset: str | None) -> None:
+    from xlcnn.learn.realdata import REAL
+
+    if dataset is not None and dataset not in BUILTIN and dataset not in REAL:
+        known = ", ".join([*BUILTIN, *REAL])
+        raise DatasetError(f"unknown data set {dataset!r} (built-in data sets: {known})")
+
+
 def _default_template(dataset: str | None) -> str:
     from xlcnn.learn.realdata import REAL
 
@@ -479,6 +487,7 @@ def _train_model(
     epochs: int | None, seed: int, val_split: float, train_size: int | None, learning_rate: float | None,
     batch_size: int | None, skip_bad: bool, flip: bool, on_progress: ProgressCallback | None, warn: Warn | None,
 ) -> Model:
+    _check_dataset(dataset)
     chosen = template if template is not None else _default_template(dataset)
     arch = _architecture(chosen)
     source = _source(photos, dataset, arch, seed, val_split, train_size, skip_bad, flip, warn)
@@ -616,7 +625,8 @@ def check_template_folder(folder: str | Path, force: bool = False) -> None:
         if others:
             raise OutputError(
                 f"{out}: the folder is not empty and holds no template (e.g. {others[0]}); choose a new or empty "
-                f"folder, or use {option('force', 'True')} to write model.toml and weights.npz into it anyway"
+                f"folder, or use {option('force', 'True')} to write the template's files (model.toml, weights.npz, "
+                f"patches.npz) into it anyway"
             )
 
 

@@ -111,6 +111,7 @@ def load_model(name_or_dir: str | os.PathLike[str] = "default") -> Model:
     name, title = r.text("name", default=folder.name), r.text("title", default=folder.name)
     description = r.text("description", default="")
     provenance = _parse_provenance(r.table_of("provenance") or {}, toml_path)
+    _check_activity(provenance, arch, toml_path)
     # Last: the weights are read only for a model.toml that is right in every field.
     weights = _read_weights(folder / WEIGHTS_FILE, arch)
     patches = _read_patches(folder / PATCHES_FILE, arch)
@@ -542,6 +543,15 @@ def _parse_provenance(table: Mapping[str, Any], path: Path) -> Provenance:
         temperature=None if temperature is None else float(temperature),
         activity=_parse_activity(table.get("activity", []), r),
     )
+
+
+def _check_activity(prov: Provenance, arch: Architecture, path: Path) -> None:
+    """The activity of every filter, or none: the model card lists them filter by filter."""
+    filters = [block.conv.filters for block in arch.blocks]
+    if prov.activity and [len(layer) for layer in prov.activity] != filters:
+        raise ModelError(f"{path}: provenance.activity must list a fraction for each filter of each conv layer "
+                         f"({' and '.join(str(f) for f in filters)} filters), not "
+                         f"{' and '.join(str(len(layer)) for layer in prov.activity)}")
 
 
 def _is_fraction(value: object) -> bool:

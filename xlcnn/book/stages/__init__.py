@@ -47,10 +47,11 @@ EMITTERS: dict[str, SheetBuilder] = {stage.kind.name: stage.emit for stage in ST
 BY_KIND: dict[SheetKind, Stage] = {stage.kind: stage for stage in STAGES}
 
 
-def plan_layout(arch: Architecture, teaching: bool = False) -> Layout:
+def plan_layout(arch: Architecture, teaching: bool = False, patches: int = 0) -> Layout:
     """Every sheet and grid of the workbook of ``arch``: each stage in turn, the per-block ones once per
-    conv block; ``teaching`` adds the worked example and the Shapes table."""
-    layout = Layout(arch)
+    conv block; ``teaching`` adds the worked example and the Shapes table; ``patches`` is how many training
+    patches per conv-1 filter the model has to show."""
+    layout = Layout(arch, patches)
     stages = [stage for stage in STAGES if teaching or not stage.teaching]
     i = 0
     while i < len(stages):

@@ -94,7 +94,8 @@ class _Pictures:
     def of(cls, ctx: BuildContext, block: Block) -> _Pictures:
         drawn = filter_colours(ctx.model.weights.conv_w[0])
         stored = ctx.model.patches
-        shown = None if stored is None else np.asarray(stored[:, :SHOWN_PATCHES], dtype=np.uint8)
+        slots = min(SHOWN_PATCHES, ctx.layout.patches)
+        shown = None if stored is None or slots == 0 else np.asarray(stored[:, :slots], dtype=np.uint8)
         both = drawn if shown is None else np.concatenate([drawn.reshape(-1, 3), shown.reshape(-1, 3)])
         colours, quantised = image_colours(both)
         if shown is None:
@@ -131,7 +132,7 @@ def _fill(content: SheetContent, ctx: BuildContext, grid: Grid, colours: np.ndar
 
 def plan(layout: Layout, k: int) -> None:
     """Each filter is a band: a title row, a row of channel names, then its kernels side by side and its bias
-    to the right; on Filters 1, then its picture and slots for its strongest training patches."""
+    to the right; on Filters 1, then its picture and its strongest training patches, if the model has them."""
     block = layout.arch.blocks[k - 1]
     channels, filters, kernel = block.in_shape[0], block.conv.filters, block.conv.kernel
     sheet = layout.add_sheet(filters_sheet(k), KIND, k, break_above=1)  # above the filter's title
@@ -145,7 +146,8 @@ def plan(layout: Layout, k: int) -> None:
         layout.add_grid(sheet, Grid(names.conv_b(k, f), sheet.name, y + 2, x, 1, 1, holds=Holds.NUMBERS))
         if has_pictures(block):
             x += 1 + 2 * GAP  # a wider gap: the bias's title needs the room, and the pictures are not weights
-            for key in [picture_key(f)] + [patch_key(f, p) for p in range(1, SHOWN_PATCHES + 1)]:
+            slots = min(SHOWN_PATCHES, layout.patches)
+            for key in [picture_key(f)] + [patch_key(f, p) for p in range(1, slots + 1)]:
                 layout.add_grid(sheet, Grid(key, sheet.name, y + 2, x, kernel, kernel, named=False))
                 x += kernel + GAP
         y += 2 + kernel + GAP
