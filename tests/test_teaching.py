@@ -42,7 +42,7 @@ def expected_worked(model: Model, image: Path, choice: tuple[int, int, int]) -> 
 def test_worked_example_for_chosen_and_edited_cells(soffice: str, tmp_path: Path) -> None:
     default = load_model("default")
     strided = make_model(11, 9, [(3, 3, 2, 1, 2, 1)], classes=2, seed=4)  # stride 2, padding 1, 3 maps
-    built = [(default, (1, 1, 1)), (default, (4, 28, 28)), (default, (2, 14, 9)), (strided, (3, 6, 5))]
+    built = [(default, (1, 1, 1)), (default, (6, 26, 26)), (default, (2, 14, 9)), (strided, (3, 6, 5))]
     paths = []
     for n, (model, choice) in enumerate(built):
         out = tmp_path / f"built{n}.xlsx"

@@ -161,9 +161,9 @@ def test_default_workbook_verifies_as_json(soffice: str, tmp_path: Path) -> None
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
     assert report["ok"] and report["formulas_ok"] and report["cache"]["verdict"] == "ok"
-    assert report["cells_checked"] > 11_000 and report["cells_bad"] == 0
+    assert report["cells_checked"] > 14_000 and report["cells_bad"] == 0
     stages = {s["stage"]: s for s in report["stages"]}
-    assert stages["Conv 1"]["cells"] == 4 * 28 * 28 and stages["Conv 2"]["cells"] == 8 * 14 * 14
+    assert stages["Conv 1"]["cells"] == 6 * 26 * 26 and stages["Conv 2"]["cells"] == 12 * 13 * 13
     assert all(s["verdict"] == "ok" for s in report["stages"])
     model = load_model("default")
     trace = forward(load_image(image, (28, 28)), model)
