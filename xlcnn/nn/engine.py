@@ -146,25 +146,59 @@ def _run(arch: Architecture, weights: Weights, x: np.ndarray) -> Batch:
     return Batch(tuple(ins), tuple(convs), tuple(relus), tuple(pools), flat, z, zmax, e, total, p)
 
 
-def gradients(arch: Architecture, weights: Weights, batch: Batch, dlogits: np.ndarray) -> Weights:
-    """∂L/∂ every weight and bias, given ∂L/∂logits (N, K): each layer's ``backward``, last layer first."""
+@dataclass(frozen=True, eq=False)
+class BlockGrads:
+    """∂L/∂ each stage of one block, batched like ``Batch``: (N, F, rows, cols), and of its weights."""
+
+    pool: np.ndarray  # ∂L/∂ pool output
+    relu: np.ndarray  # ∂L/∂ ReLU output
+    conv: np.ndarray  # ∂L/∂ conv output (before ReLU)
+    w: np.ndarray  # (F, C, k, k), summed over the batch
+    b: np.ndarray  # (F,)
+
+
+@dataclass(frozen=True, eq=False)
+class Backward:
+    """One backward pass: ∂L/∂ every stage, weight and (if asked) raw input pixel, last layer first."""
+
+    flatten: np.ndarray  # (N, D)
+    dense_w: np.ndarray
+    dense_b: np.ndarray
+    blocks: tuple[BlockGrads, ...]
+    input: np.ndarray | None  # (N, 3, H, W): ∂L/∂ raw 0–255 pixel (the input scale included)
+
+    @property
+    def weights(self) -> Weights:
+        return Weights(tuple(g.w for g in self.blocks), tuple(g.b for g in self.blocks), self.dense_w, self.dense_b)
+
+
+def backward(arch: Architecture, weights: Weights, batch: Batch, dlogits: np.ndarray,
+             input_grad: bool = False) -> Backward:
+    """Every gradient, given ∂L/∂logits (N, K): each layer's ``backward``, last layer first. The trainer
+    uses the weights' part; the workbook's learning sheets show every stage (``input_grad`` for saliency)."""
     dflat, dense_w, dense_b = dense.backward(dlogits, batch.flatten, weights.dense_w)
     dx = flatten.backward(dflat, batch.pool[-1].shape)
-    conv_w: list[np.ndarray] = []
-    conv_b: list[np.ndarray] = []
+    grads: list[BlockGrads] = []
+    d_input = None
     for block in reversed(arch.blocks):
         k = block.index - 1
-        dr = pool.backward(dx, batch.relu[k], block.pool.size, block.pool.stride)
+        dpool = dx
+        dr = pool.backward(dpool, batch.relu[k], block.pool.size, block.pool.stride)
         dc = relu.backward(dr, batch.conv[k])
         grad_in, dw, db = conv.backward(
             dc, batch.conv_in[k], weights.conv_w[k], block.conv.stride, block.conv.padding,
-            input_scale(arch, block), input_grad=block.index > 1,
+            input_scale(arch, block), input_grad=block.index > 1 or input_grad,
         )
-        conv_w.insert(0, dw)
-        conv_b.insert(0, db)
+        grads.insert(0, BlockGrads(dpool, dr, dc, dw, db))
         if grad_in is not None:
             dx = grad_in
-    return Weights(tuple(conv_w), tuple(conv_b), dense_w, dense_b)
+            d_input = grad_in if block.index == 1 else None
+    return Backward(dflat, dense_w, dense_b, tuple(grads), d_input)
+
+
+def gradients(arch: Architecture, weights: Weights, batch: Batch, dlogits: np.ndarray) -> Weights:
+    """∂L/∂ every weight and bias, given ∂L/∂logits (N, K) (see ``backward``)."""
+    return backward(arch, weights, batch, dlogits).weights
 
 
 def forward(image: np.ndarray, model: Model, true_label: str | None = None) -> Trace:
