@@ -10,9 +10,9 @@ largest share of a conv-1 map's 20 strongest cells on the outermost ring of the 
 on each sample image, the share of conv-1 weights whose change by +1 or by −1 moves the top
 probability by at least 0.5 percentage points.
 
-The held-out images are ones no training step saw: fresh shapes and stripes from seed 7 (training used
-seeds 1–3), and the held-out fifth of digits and faces that ``xlcnn train`` kept back (the temperature was
-fitted on that fifth too: the accuracy does not depend on it, the calibration error a little).
+The held-out images are ones no training step saw, the temperature's fit included: fresh shapes and
+stripes from seed 7 (training used seeds 1–3), and the held-out fifth of digits and faces that
+``xlcnn train`` kept back (it fits the temperature on a fifth of the rest).
 """
 
 from __future__ import annotations

@@ -87,8 +87,10 @@ def test_stripes_run_the_way_their_label_says() -> None:
     assert (across_cols[vertical] > across_rows[vertical]).all()
 
 
-def test_unknown_data_set_lists_the_built_in_ones() -> None:
-    with pytest.raises(DatasetError, match=r"^unknown data set 'digits' \(built-in data sets: shapes, stripes\)$"):
+def test_only_the_generated_data_sets_are_generated() -> None:
+    """digits and faces are real pictures (xlcnn.learn.realdata): nothing generates them."""
+    with pytest.raises(DatasetError,
+                       match=r"^unknown generated data set 'digits' \(generated data sets: shapes, stripes\)$"):
         generate("digits", 10, seed=1)
 
 

@@ -182,3 +182,10 @@ def test_training_on_centred_pixels_is_folded_exactly_into_the_first_biases() ->
     assert _centre(arch) == 127.5 and _centre(small_arch(padding=1)) == 0.0  # padded borders would differ
     np.testing.assert_allclose(raw.conv[0], centred.conv[0], rtol=1e-12, atol=1e-12)
     np.testing.assert_allclose(raw.probs, centred.probs, rtol=1e-12, atol=1e-15)
+
+
+def test_the_temperature_keeps_the_cap_even_for_logits_far_apart() -> None:
+    labels = np.arange(400) % 3
+    z = np.where(np.arange(3)[None, :] == labels[:, None], 60.0, 0.0)  # 60 apart: sure beyond any grid
+    t = quality.fit_temperature(z, labels)
+    assert float(np.median(quality.softmax(z / t).max(axis=1))) <= quality.MAX_MEDIAN_CONFIDENCE

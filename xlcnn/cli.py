@@ -31,7 +31,8 @@ if TYPE_CHECKING:  # verify (and openpyxl) load only when a command needs them: 
     from xlcnn.check.verify import VerifyReport
 
 
-_FLAGS: dict[tuple[str, str | None], str] = {("check_cache", "False"): "--no-cache-check"}  # not the parameter
+_FLAGS: dict[tuple[str, str | None], str] = {("check_cache", "False"): "--no-cache-check",  # not the parameter
+                                             ("flip", "False"): "--no-flip"}
 
 
 def as_flag(name: str, value: str | None) -> str:

@@ -286,8 +286,9 @@ BUILTIN: dict[str, BuiltinDataset] = {
     "shapes": BuiltinDataset(
         "shapes", SHAPES, "default", train_size=24_000, epochs=30, learning_rate=0.005,
         title="Shapes: circle, square or triangle",
-        what="generated images of circles, squares and triangles (filled or outlined, at any position, size, "
-        "rotation and colour, darker than their shaded, noisy backgrounds)",
+        what="generated images of circles, squares and triangles in many styles (dark on light and light on "
+        "dark, filled or outlined with a thin or thick stroke, small to large, at any position and rotation, on "
+        "plain, shaded, textured and photo-like backgrounds, with noise)",
         draw=_draw_shapes,
     ),
     "stripes": BuiltinDataset(
@@ -305,7 +306,7 @@ def builtin(name: str) -> BuiltinDataset:
     try:
         return BUILTIN[name]
     except KeyError:
-        raise DatasetError(f"unknown data set {name!r} (built-in data sets: {', '.join(BUILTIN)})") from None
+        raise DatasetError(f"unknown generated data set {name!r} (generated data sets: {', '.join(BUILTIN)})") from None
 
 
 def generate(name: str, n: int, seed: int, size: tuple[int, int] | None = None) -> Dataset:
@@ -363,6 +364,10 @@ def _check_class_names(folder: Path, folders: list[str], warn: Warn) -> tuple[st
     would read as a value (``7``) becomes ``class 7``, with a note."""
     names = [as_text(name) for name in folders]
     renamed = [(old, new) for old, new in zip(folders, names, strict=True) if old != new]
+    for old, new in renamed:
+        if new in folders:
+            raise DatasetError(f"{folder}: the class folders {old!r} and {new!r} would both be the class {new!r} "
+                               f"(a spreadsheet would read {old!r} as a value); rename one of them")
     if renamed:
         examples = ", ".join(f"{old!r} is {new!r}" for old, new in renamed[:3])
         warn(f"{folder}: class folders whose names a spreadsheet would read as numbers or dates get 'class' in "

@@ -22,6 +22,7 @@ import numpy as np
 
 from xlcnn.model.spec import Architecture, Weights
 from xlcnn.nn import engine
+from xlcnn.nn.layers import softmax as layers_softmax
 
 MIN_ACTIVITY = 0.2  # a filter positive somewhere on fewer held-out images than this is dead
 BINS = 10
@@ -61,8 +62,8 @@ def logits(arch: Architecture, weights: Weights, images: np.ndarray) -> np.ndarr
 
 
 def softmax(z: np.ndarray) -> np.ndarray:
-    e = np.exp(z - z.max(axis=1, keepdims=True))
-    return e / e.sum(axis=1, keepdims=True)
+    """(N, K) probabilities of (N, K) logits, as the workbook computes them."""
+    return layers_softmax.forward(z)[3]
 
 
 def calibration_error(probs: np.ndarray, labels: np.ndarray) -> float:
@@ -95,7 +96,9 @@ def fit_temperature(z: np.ndarray, labels: np.ndarray, cap: float = MAX_MEDIAN_C
     if _median(z, t) <= cap:
         return round(t, 4)
     low, high = t, 8.0  # the median confidence falls as T rises: bisect for where it reaches the cap
-    for _ in range(40):
+    while _median(z, high) > cap and high < 1e6:  # logits far apart need a hotter temperature
+        low, high = high, high * 2
+    for _ in range(60):
         middle = (low + high) / 2
         low, high = (low, middle) if _median(z, middle) <= cap else (middle, high)
     return math.ceil(high * 1e4) / 1e4  # rounded up, so the cap still holds

@@ -28,6 +28,7 @@ from PIL import Image
 from xlcnn.errors import DatasetError, one_line
 from xlcnn.image import check_fit, fit_image
 from xlcnn.learn.datasets import Dataset
+from xlcnn.model.zoo import DIGITS
 
 # (the package's module that holds the data, (height, width)) → (N, H, W, 3) uint8 images, (N,) labels.
 # The module is handed over rather than imported by the reader, so that one place imports the optional
@@ -84,7 +85,6 @@ def _grey_to_rgb(grey: np.ndarray) -> np.ndarray:
 
 # ------------------------------------------------------------------------------------------- digits
 
-DIGITS = tuple(f"digit {d}" for d in range(10))
 
 
 def ink_on_paper(counts: np.ndarray) -> np.ndarray:

@@ -44,6 +44,10 @@ from xlcnn.nn.layers import softmax
 
 VALIDATION_SIZE = 1_000  # fresh images a built-in data set is validated on
 REAL_HELD_OUT = 0.2  # the share of each class of a real data set held out: a stratified fifth
+REAL_CALIBRATION = 0.2  # and the share of the rest kept back to fit the temperature on
+# Role tags of the trainer's random streams, far from the data's chunk numbers ([seed, 0], [seed, 1], …):
+# numpy ignores trailing zeros of a seed, so a tag must never be 0 and streams must never share a prefix.
+ORDER_STREAM, AUGMENT_STREAM, REVIVE_STREAM = 1_000_001, 1_000_002, 1_000_003
 PHOTO_EPOCHS = 40  # photo folders are small, so they take more passes
 
 
@@ -60,7 +64,7 @@ class TrainConfig:
     beta2: float = 0.999
     epsilon: float = 1e-8
     seed: int = 1
-    # The target is 1 − ε for the true class and ε shared by the others, not 1: a network trained towards
+    # The target is 1 − ε + ε/K for the true class and ε/K for each other, not 1: a network trained towards
     # certainty learns to say 100.0% and its probabilities stop moving when a student edits a weight.
     label_smoothing: float = 0.1
     augment: Augment = field(default_factory=Augment)
@@ -182,7 +186,7 @@ def fit(
     params = [p.copy() for p in _flat(initial_weights(arch, config.seed))]
     _train(arch, train, config, params, config.epochs, config.learning_rate, validation, on_progress, 0)
     check = validation if validation is not None and len(validation) else train
-    revive_rng = np.random.default_rng([config.seed, 3])  # its own stream: fresh filters
+    revive_rng = np.random.default_rng([config.seed, REVIVE_STREAM])  # its own stream: fresh filters
     more = max(2, config.epochs // 4)
     for round_ in range(1, config.revivals + 1):
         dead = quality.dead_filters(quality.activity(arch, _raw(arch, params), check.images))
@@ -232,9 +236,10 @@ def _revive(arch: Architecture, params: list[np.ndarray], dead: list[tuple[int, 
 
 
 def _keep_alive(grads: Weights, batch: engine.Batch, strength: float) -> Weights:
-    """Raise the bias of every filter by ``strength`` × the share of the batch on which its map is nowhere
-    positive. A filter that is off everywhere gets no gradient from the loss at all (ReLU passes none back),
-    so without this push it can die and stay dead, and its sheets show nothing but zeros."""
+    """Add −``strength`` × the share of the batch on which a filter's map is nowhere positive to the gradient
+    of its bias, so that gradient descent raises the bias of a filter that is off. A filter that is off
+    everywhere gets no gradient from the loss at all (ReLU passes none back), so without this push it can
+    die and stay dead, and its sheets show nothing but zeros."""
     if strength == 0:
         return grads
     biases = tuple(db - strength * (conv.max(axis=(2, 3)) <= 0).mean(axis=0)
@@ -255,8 +260,8 @@ def _train(
     seeds of this run's batch order and augmentation, and for the progress report)."""
     run_config = replace(config, learning_rate=first_rate)
     adam = _Adam(params, run_config)
-    order_rng = np.random.default_rng([config.seed, 1, done])  # its own stream: batch order
-    augment_rng = np.random.default_rng([config.seed, 2, done])  # and another: how each image is varied
+    order_rng = np.random.default_rng([config.seed, ORDER_STREAM, done + 1])  # its own stream: batch order
+    augment_rng = np.random.default_rng([config.seed, AUGMENT_STREAM, done + 1])  # how each image is varied
     n, k = len(train), len(arch.classes)
     centre = _centre(arch)
     batches = math.ceil(n / config.batch_size)
@@ -343,12 +348,14 @@ def _builtin_source(spec: BuiltinDataset, arch: Architecture, seed: int, train_s
 
 
 def _real_source(name: str, arch: Architecture, seed: int) -> _Source:
-    """A data set shipped inside a well-kept package: a stratified fifth held out, chosen by ``seed``."""
+    """A data set shipped inside a well-kept package: a stratified fifth held out to measure the model on,
+    chosen by ``seed``, and a fifth of the rest kept out of training to fit the temperature on."""
     from xlcnn.learn.realdata import real
 
     spec = real(name)
     data = spec.load((arch.input.height, arch.input.width))
-    train, held = split(data, REAL_HELD_OUT, seed)
+    rest, held = split(data, REAL_HELD_OUT, seed)
+    train, calibration = split(rest, REAL_CALIBRATION, seed + 1)  # so that nothing is measured where fitted
     note = f"{len(held):,} held-out images: {REAL_HELD_OUT:.0%} of each class, chosen by seed {seed}"
     return _Source(
         train=train,
@@ -359,8 +366,9 @@ def _real_source(name: str, arch: Architecture, seed: int) -> _Source:
         held_out=f"{len(held):,} held-out ones it never saw",
         args=("--dataset", spec.name),
         title=spec.title,
-        calibration=held,
-        calibration_note="fitted on the same held-out images",
+        calibration=calibration,
+        calibration_note=(f"fitted on {len(calibration):,} other images kept out of training: "
+                          f"{REAL_CALIBRATION:.0%} of each class of the rest, chosen by seed {seed + 1}"),
         augment=Augment(flip=spec.flip),
         licence=spec.licence,
     )
@@ -474,6 +482,18 @@ def _check_dataset(dataset: str | None) -> None:
         raise DatasetError(f"unknown data set {dataset!r} (built-in data sets: {known})")
 
 
+def _check_dataset_options(dataset: str | None, train_size: int | None, flip: bool) -> None:
+    """Refuse what a data set would silently ignore (the model card's command would not say it)."""
+    from xlcnn.learn.realdata import REAL
+
+    if dataset in REAL and train_size is not None:
+        raise OptionError(f"{option('train_size')} is for the generated data sets (shapes, stripes); "
+                          f"{dataset} has a fixed number of images")
+    if dataset is not None and not flip:
+        raise OptionError(f"{option('flip', 'False')} is for photo folders; a built-in data set knows whether "
+                          "its pictures may be mirrored")
+
+
 def _default_template(dataset: str | None) -> str:
     from xlcnn.learn.realdata import REAL
 
@@ -488,6 +508,7 @@ def _train_model(
     batch_size: int | None, skip_bad: bool, flip: bool, on_progress: ProgressCallback | None, warn: Warn | None,
 ) -> Model:
     _check_dataset(dataset)
+    _check_dataset_options(dataset, train_size, flip)
     chosen = template if template is not None else _default_template(dataset)
     arch = _architecture(chosen)
     source = _source(photos, dataset, arch, seed, val_split, train_size, skip_bad, flip, warn)
@@ -566,6 +587,11 @@ def _check_options(
     if (photos is None) == (dataset is None):
         raise OptionError(f"give either a folder of photos or a built-in data set ({option('dataset')}), "
                           "not both or neither")
+    if dataset is not None and val_split != 0.2:
+        raise OptionError(f"{option('val_split')} is for photo folders; a built-in data set keeps its own "
+                          "held-out images")
+    if photos is not None and train_size is not None:
+        raise OptionError(f"{option('train_size')} is for the generated data sets (shapes, stripes)")
     if epochs is not None and epochs < 1:
         raise OptionError(f"{option('epochs')} must be at least 1, not {epochs}")
     if seed < 0:
@@ -634,8 +660,9 @@ def write_template(model: Model, folder: str | Path, force: bool = False) -> Pat
     """Save ``model`` into ``folder`` as a template (``model.toml`` + ``weights.npz``); see
     ``check_template_folder``.
 
-    Only those two files are written, and they are replaced together or not at all: a failure (a full disk,
-    an immutable file) leaves an earlier template in the folder as it was, and loadable.
+    Only those files are written (and patches.npz when the model has patches), replaced together or not at
+    all: a failure (a full disk, an immutable file) leaves an earlier template in the folder as it was, and
+    loadable.
     """
     check_template_folder(folder, force)
     out = Path(folder)
