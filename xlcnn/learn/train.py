@@ -106,22 +106,13 @@ def loss_and_gradients(
     return loss, engine.gradients(arch, weights, batch, softmax.backward(batch.probs, labels))
 
 
-def predict(arch: Architecture, weights: Weights, images: np.ndarray, batch_size: int = 500) -> np.ndarray:
-    """Class probabilities (N, K) for raw (N, H, W, 3) images, ``batch_size`` at a time."""
-    parts = [
-        engine.run(arch, weights, _as_input(images[i : i + batch_size])).probs
-        for i in range(0, images.shape[0], batch_size)
-    ]
-    return np.concatenate(parts) if parts else np.zeros((0, len(arch.classes)))
-
-
 def evaluate(model: Model, data: Dataset) -> float:
     """The fraction of ``data`` that ``model`` classifies right."""
     if len(data) == 0:
         raise DatasetError("cannot measure accuracy on an empty data set")
     if tuple(data.classes) != tuple(model.classes):
         raise DatasetError(f"the data's classes {data.classes} are not the model's {model.classes}")
-    predicted = predict(model.arch, model.weights, data.images).argmax(axis=1)
+    predicted = quality.logits(model.arch, model.weights, data.images).argmax(axis=1)
     return float((predicted == data.labels).mean())
 
 

@@ -23,16 +23,22 @@ SCALE_255 = (1 / 255, "1/255")
 # padding of the first layer, so the workbook still shows what padding is.)
 
 
-def default_architecture(classes: tuple[str, ...] = ("circle", "square", "triangle")) -> Architecture:
-    """28×28×3 → conv 3×3 ×6 → ReLU → pool 2 → conv 3×3 ×12 (pad 1) → ReLU → pool 2 → 432 → dense."""
+def _photo_architecture(side: int, first: int, second: int, classes: tuple[str, ...]) -> Architecture:
+    """side×side×3 → conv 3×3 ×first (no padding) → ReLU → pool 2 → conv 3×3 ×second (pad 1) → ReLU → pool 2
+    → dense: the shape of the models made for photos and drawings (see the note above on padding)."""
     return Architecture(
-        input=InputSpec(28, 28, 3, *SCALE_255),
+        input=InputSpec(side, side, 3, *SCALE_255),
         convs=(
-            (ConvSpec(filters=6, kernel=3, stride=1, padding=0), PoolSpec(2, 2)),
-            (ConvSpec(filters=12, kernel=3, stride=1, padding=1), PoolSpec(2, 2)),
+            (ConvSpec(filters=first, kernel=3, stride=1, padding=0), PoolSpec(2, 2)),
+            (ConvSpec(filters=second, kernel=3, stride=1, padding=1), PoolSpec(2, 2)),
         ),
         classes=classes,
     )
+
+
+def default_architecture(classes: tuple[str, ...] = ("circle", "square", "triangle")) -> Architecture:
+    """28×28×3, 6 then 12 filters: 432 values into the dense layer."""
+    return _photo_architecture(28, 6, 12, classes)
 
 
 def tiny_architecture(classes: tuple[str, ...] = ("horizontal", "vertical", "diagonal")) -> Architecture:
@@ -48,27 +54,13 @@ DIGITS = tuple(f"digit {d}" for d in range(10))
 
 
 def digits_architecture(classes: tuple[str, ...] = DIGITS) -> Architecture:
-    """16×16×3 → conv 3×3 ×8 → ReLU → pool 2 → conv 3×3 ×12 (pad 1) → ReLU → pool 2 → 108 → dense."""
-    return Architecture(
-        input=InputSpec(16, 16, 3, *SCALE_255),
-        convs=(
-            (ConvSpec(filters=8, kernel=3, stride=1, padding=0), PoolSpec(2, 2)),
-            (ConvSpec(filters=12, kernel=3, stride=1, padding=1), PoolSpec(2, 2)),
-        ),
-        classes=classes,
-    )
+    """16×16×3, 8 then 12 filters: 108 values into the dense layer."""
+    return _photo_architecture(16, 8, 12, classes)
 
 
 def faces_architecture(classes: tuple[str, ...] = ("face", "not a face")) -> Architecture:
-    """24×24×3 → conv 3×3 ×6 → ReLU → pool 2 → conv 3×3 ×8 (pad 1) → ReLU → pool 2 → 200 → dense."""
-    return Architecture(
-        input=InputSpec(24, 24, 3, *SCALE_255),
-        convs=(
-            (ConvSpec(filters=6, kernel=3, stride=1, padding=0), PoolSpec(2, 2)),
-            (ConvSpec(filters=8, kernel=3, stride=1, padding=1), PoolSpec(2, 2)),
-        ),
-        classes=classes,
-    )
+    """24×24×3, 6 then 8 filters: 200 values into the dense layer."""
+    return _photo_architecture(24, 6, 8, classes)
 
 
 ARCHITECTURES = {"default": default_architecture, "tiny": tiny_architecture, "digits": digits_architecture,
