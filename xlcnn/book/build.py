@@ -37,6 +37,8 @@ from xlcnn.model import modify
 from xlcnn.model.spec import Architecture, FitMode, Model
 from xlcnn.model.templates import load_model, validate_model
 from xlcnn.nn.engine import Trace, first_overflow, forward
+from xlcnn.nn.learning import DEFAULT_LEARNING_RATE, Learning, learning_overflow
+from xlcnn.nn.learning import learn as learn_from
 from xlcnn.version import __version__
 
 # A fixed creation time keeps two builds of the same input byte-for-byte alike.
@@ -91,6 +93,8 @@ def build_workbook(
     fit: FitMode | None = None,
     lang: str = DEFAULT_LANGUAGE,
     worked: tuple[int, int, int] | None = None,
+    learn: bool = True,
+    learning_rate: float = DEFAULT_LEARNING_RATE,
 ) -> BuildResult:
     """Write the workbook of ``model`` run on ``image`` to ``output`` (an .xlsx path).
 
@@ -98,16 +102,19 @@ def build_workbook(
     then say is assumed); ``fit`` how the image is brought to the model's size (default: the model's own,
     usually ``crop``); ``lang`` the language of the explanations; ``worked`` the conv-1 cell (map, row,
     column, from 1) that the worked example expands (default: the strongest cell over all maps, which
-    survives ReLU whenever any cell does).
+    survives ReLU whenever any cell does); ``learn`` whether the workbook has the learning layer (the backward
+    pass, one step of gradient descent with ``learning_rate``, saliency, Grad-CAM and the contributions).
     """
     image_path, out = _path("image", image), _path("output", output)
     _check_types(model, label, fit, lang, worked)
+    if not isinstance(learn, bool):
+        raise TypeError(f"learn must be True or False, not {type(learn).__name__}")
     net = model if isinstance(model, Model) else load_model(model)
     if isinstance(model, Model):
         validate_model(model)  # a template was checked as it loaded; a model made in code is checked here
     texts = load_texts(lang)
     check_workbook_output(out, image_path)
-    layout = plan_for(net)
+    layout = plan_for(net, learn)
     limits.check_architecture(layout)  # before the image is read or the engine runs: a model too big is refused now
     source = read_image(image_path)
     spec = net.arch.input
@@ -121,11 +128,12 @@ def build_workbook(
     if overflow is not None:
         raise ModelError(f"model {net.name!r} overflows on {image_path}: {overflow} holds values too large for a "
                          "spreadsheet (infinite or not a number); its weights or input scale are too large")
+    learned = _learning(net, fitted, trace, learning_rate, image_path) if learn else None
     choice = check_worked(worked, net) if worked is not None else default_choice(trace, net)
     info = ImageInfo(image_path.name, source.size, mode, thumbnail(fitted))
     counted: list[int] = []
     write_atomically(out, _unwrapped(lambda path: counted.append(
-        write_book(path, layout, net, trace, texts, info, choice, label_given=label is not None))))
+        write_book(path, layout, net, trace, texts, info, choice, label_given=label is not None, learning=learned))))
     return BuildResult(out, net, trace, est, counted[0], choice, warnings)
 
 
@@ -165,14 +173,26 @@ def modify_model(
                                pool=pool, seed=seed, check=check_architecture)
 
 
-def plan_for(model: Model) -> Layout:
-    """The layout of ``model``'s workbook: every sheet, with room on Filters 1 for the patches it has."""
-    return plan_layout(model.arch, teaching=True, patches=0 if model.patches is None else int(model.patches.shape[1]))
+def plan_for(model: Model, learn: bool = True) -> Layout:
+    """The layout of ``model``'s workbook: every sheet, with room on Filters 1 for the patches it has, and the
+    learning layer's sheets if ``learn``."""
+    return plan_layout(model.arch, teaching=True, patches=0 if model.patches is None else int(model.patches.shape[1]),
+                       learning=learn)
+
+
+def _learning(model: Model, fitted: np.ndarray, trace: Trace, rate: float, image: Path) -> Learning:
+    """The learning layer's numbers, refused (like an overflowing forward pass) when one is not finite."""
+    learned = learn_from(model, fitted, trace.true_label, rate)
+    overflow = learning_overflow(learned)
+    if overflow is not None:
+        raise ModelError(f"model {model.name!r} overflows on {image}: {overflow} holds values too large for a "
+                         "spreadsheet (infinite or not a number); its weights or input scale are too large")
+    return learned
 
 
 def check_architecture(arch: Architecture) -> None:
     """Refuse (``LimitError``) an architecture whose workbook would exceed a spreadsheet limit."""
-    limits.check_architecture(plan_layout(arch, teaching=True, patches=SHOWN_PATCHES))  # the most there may be
+    limits.check_architecture(plan_layout(arch, teaching=True, patches=SHOWN_PATCHES, learning=True))  # the most
 
 
 def check_worked(choice: tuple[int, int, int], model: Model) -> tuple[int, int, int]:
@@ -199,14 +219,16 @@ def _unwrapped(write: Callable[[Path], object]) -> Callable[[Path], None]:
 
 def write_book(path: Path, layout: Layout, model: Model, trace: Trace, texts: Texts, info: ImageInfo,
            worked: tuple[int, int, int], worksheet_class: type[Worksheet] = FormulaSheet, *,
-           label_given: bool = False) -> int:
+           label_given: bool = False, learning: Learning | None = None) -> int:
     """Write the workbook of a planned ``layout`` to ``path`` (no checks, not atomic: ``build_workbook`` does
     both); → how many formulas it holds. ``worksheet_class`` is XlsxWriter's own for a byte-for-byte check of
-    ``FormulaSheet``; ``label_given`` whether ``trace``'s true label was given rather than assumed."""
+    ``FormulaSheet``; ``label_given`` whether ``trace``'s true label was given rather than assumed; ``learning``
+    the learning layer's numbers, when ``layout`` has its sheets."""
     # Constant-memory mode flushes each row as the next begins: memory stays flat however big the image. The
     # rows go to XlsxWriter's temporary files, kept in a folder of our own that is removed whatever happens.
     with _scratch_folder() as scratch:
-        return _write_in(path, scratch, layout, model, trace, texts, info, worked, worksheet_class, label_given)
+        return _write_in(path, scratch, layout, model, trace, texts, info, worked, worksheet_class, label_given,
+                         learning)
 
 
 def _scratch_folder() -> tempfile.TemporaryDirectory[str]:
@@ -220,7 +242,8 @@ def _scratch_folder() -> tempfile.TemporaryDirectory[str]:
 
 
 def _write_in(path: Path, scratch: str, layout: Layout, model: Model, trace: Trace, texts: Texts, info: ImageInfo,
-              worked: tuple[int, int, int], worksheet_class: type[Worksheet], label_given: bool) -> int:
+              worked: tuple[int, int, int], worksheet_class: type[Worksheet], label_given: bool,
+              learning: Learning | None) -> int:
     wb = Workbook(str(path), {"constant_memory": True, "tmpdir": scratch, "strings_to_numbers": False,
                               "strings_to_formulas": False, "strings_to_urls": False})
     try:
@@ -232,11 +255,13 @@ def _write_in(path: Path, scratch: str, layout: Layout, model: Model, trace: Tra
             "created": FIXED_TIMESTAMP,
         })
         styles = Styles(wb.add_format, texts.flag("style.italic_notes"))
-        ctx = BuildContext(layout, model, trace, styles, texts, info, worked, label_given)
+        ctx = BuildContext(layout, model, trace, styles, texts, info, worked, label_given, learning)
         sheets = []
         for plan in layout.sheets:
             content = EMITTERS[plan.kind.name](ctx, plan)
             sheets.append(wb.add_worksheet(plan.name, worksheet_class=worksheet_class))
+            for book_setup in content.book_setup:
+                book_setup(wb, sheets[-1])
             content.write(sheets[-1])
         for name, ref in layout.defined_names():
             wb.define_name(name, ref)

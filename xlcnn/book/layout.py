@@ -41,6 +41,21 @@ def pool_sheet(k: int) -> str:
     return f"Pool {k}"
 
 
+# The learning layer's sheets.
+BACK_DENSE, BACK_INPUT, STEP, STEP_DENSE = "Back dense", "Back input", "Step", "Step dense"
+WHY, SALIENCY, GRADCAM = "Why this class", "Saliency", "Grad-CAM"
+
+
+def back_sheet(stage: str, k: int) -> str:
+    """The backward pass's sheet of ``stage`` (pool, ReLU, conv, filters) of block ``k``: ``Back pool 2``."""
+    return f"Back {stage} {k}"
+
+
+def step_sheet(stage: str, k: int) -> str:
+    """The forward pass after the step, ``stage`` (filters, conv, pool) of block ``k``: ``Step conv 1``."""
+    return f"Step {stage} {k}"
+
+
 HEADER_ROWS = 7  # title, what it does, formula in words, shape, legend, parameters, blank
 LEFT = 1  # column A is a narrow margin
 TITLE = (0, LEFT)  # (row, column) of every sheet's title
@@ -295,8 +310,10 @@ class Layout:
         return plan
 
     def add_maps(self, plan: SheetPlan, keys: list[str], rows: int, cols: int, pad: int,
-                 holds: Holds = Holds.FORMULAS) -> None:
-        """A flow of equally sized maps, each with a title row and an optional zero border."""
+                 holds: Holds = Holds.FORMULAS, top: int = HEADER_ROWS, named: bool = True) -> int:
+        """A flow of equally sized maps from row ``top``, each with a title row and an optional zero border;
+        → the first row below them (where another flow may start, after a gap)."""
         size = (rows + 2 * pad, cols + 2 * pad)
-        for key, (y, x) in zip(keys, band_positions([size] * len(keys), HEADER_ROWS), strict=True):
-            self.add_grid(plan, Grid(key, plan.name, y + 1 + pad, x + pad, rows, cols, pad, holds=holds))
+        for key, (y, x) in zip(keys, band_positions([size] * len(keys), top), strict=True):
+            self.add_grid(plan, Grid(key, plan.name, y + 1 + pad, x + pad, rows, cols, pad, named=named, holds=holds))
+        return max((self.grids[key].outer_bottom for key in keys), default=top) + 1 + GAP

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
 from xlsxwriter.format import Format
+from xlsxwriter.workbook import Workbook
 from xlsxwriter.worksheet import Worksheet
 
 from xlcnn.book.layout import HEADER_ROWS, LEFT, TITLE, Grid, Layout, SheetPlan
@@ -26,6 +27,7 @@ from xlcnn.model.spec import Model
 
 if TYPE_CHECKING:  # the engine imports the layer modules, which import this one
     from xlcnn.nn.engine import Trace
+    from xlcnn.nn.learning import Learning
 
 MARGIN_WIDTH = 1.5
 TITLE_ROW_HEIGHT = 24
@@ -56,7 +58,7 @@ Emit = Callable[[CellSink, int], None]
 
 # The only functions xlcnn's formulas use (docs/architecture.md: they work alike in Excel 2010+, LibreOffice and
 # Google Sheets). A formula calling anything else goes through XlsxWriter's full rewriting.
-OUR_FUNCTIONS = ("SUMPRODUCT", "SUM", "MAX", "EXP", "LN", "INDEX", "MATCH", "IF", "INT")
+OUR_FUNCTIONS = ("SUMPRODUCT", "SUM", "MAX", "MIN", "ABS", "EXP", "LN", "INDEX", "MATCH", "IF", "AND", "OR", "INT")
 _OTHER_FUNCTION = re.compile(r"(?<![A-Za-z0-9_.])(?!(?:" + "|".join(OUR_FUNCTIONS) + r")\()[A-Za-z_][A-Za-z0-9_.]*\(")
 
 
@@ -92,12 +94,17 @@ class Rows:
 class SheetContent:
     pieces: list[Rows] = field(default_factory=list)
     setup: list[Callable[[Worksheet], None]] = field(default_factory=list)
+    book_setup: list[Callable[[Workbook, Worksheet], None]] = field(default_factory=list)  # charts (made by the book)
 
     def add(self, top: int, bottom: int, emit: Emit) -> None:
         self.pieces.append(Rows(top, bottom, emit))
 
     def on_setup(self, fn: Callable[[Worksheet], None]) -> None:
         self.setup.append(fn)
+
+    def on_book(self, fn: Callable[[Workbook, Worksheet], None]) -> None:
+        """Set-up that needs the workbook too (a chart is made by the workbook, then placed on the sheet)."""
+        self.book_setup.append(fn)
 
     # Single cells ----------------------------------------------------------------------------
 
@@ -231,6 +238,14 @@ class BuildContext:
     # Whether the build was told the true label; if not, the trace's is the prediction, and the Guide and Loss
     # say it was assumed. (Verify compares no text, so its replay leaves it False.)
     label_given: bool = False
+    learning: Learning | None = None  # every number of the learning sheets (None: the workbook has none)
+
+    @property
+    def learned(self) -> Learning:
+        """The learning layer's numbers, for the learning sheets (which exist only when they were computed)."""
+        if self.learning is None:
+            raise RuntimeError("a learning sheet was planned, but the learning layer was not computed")
+        return self.learning
 
 
 def cached(value: float, error: str) -> float | str:

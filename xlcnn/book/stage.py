@@ -23,6 +23,7 @@ class Repeat(Enum):
     ONCE = "once"  # one sheet per workbook
     PER_BLOCK = "per block"  # one sheet per conv block, in the block's turn
     FIRST_BLOCK = "first block"  # one sheet, in the first block's turn
+    PER_BLOCK_BACKWARD = "per block, last first"  # the backward pass: one sheet per conv block, the last block first
 
 
 @dataclass(frozen=True)
@@ -32,10 +33,11 @@ class Stage:
     emit: SheetBuilder
     repeat: Repeat = Repeat.ONCE
     teaching: bool = False  # only in teaching workbooks (the worked example, the Shapes table)
-    mixed_formulas: Callable[[Layout], int] | None = None  # formulas in its grids of mixed content
+    learning: bool = False  # only in workbooks with the learning layer (the backward pass, the step, …)
+    mixed_formulas: Callable[[Layout, SheetPlan], int] | None = None  # formulas in its sheet's grids of mixed content
     checked_last: bool = False  # verify compares it after the rest (the Guide repeats the results)
 
     def formulas(self, layout: Layout, plan: SheetPlan) -> int:
         """How many formula cells the stage's sheet holds."""
         fixed = sum(g.cells for g in plan.grids if g.holds is Holds.FORMULAS)
-        return fixed + (self.mixed_formulas(layout) if self.mixed_formulas is not None else 0)
+        return fixed + (self.mixed_formulas(layout, plan) if self.mixed_formulas is not None else 0)

@@ -56,6 +56,10 @@ def symmetric_limit(*arrays: np.ndarray) -> float:
     return top if top > 0 else 1.0
 
 
+# Gradients span many orders of magnitude (0.3 beside 2E-07): the General format shows each as precisely as its
+# cell's width allows, in every spreadsheet.
+GRADIENT_FORMAT = "General"
+
 # Probabilities and EXP(z − max): four decimals, but a value under 0.0001 in scientific notation, so that a
 # probability of 3.2E-08 does not read as zero beside its −ln of 17.3.
 SMALL_AS_SCIENTIFIC = "[<0.0001]0.0E+00;0.0000"

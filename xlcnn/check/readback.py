@@ -27,6 +27,7 @@ from xlcnn.model import names
 from xlcnn.model.labels import check_label, check_labels
 from xlcnn.model.spec import Architecture, ConvSpec, InputSpec, Model, PoolSpec, Provenance
 from xlcnn.model.templates import weights_from_arrays
+from xlcnn.nn.learning import MAX_LEARNING_RATE
 
 # ------------------------------------------------------------------------------------- reading it back
 
@@ -146,6 +147,8 @@ class ReadBack:
     layout: Layout
     worked: tuple[int, int, int] | None  # the worked example's (map, row, column)
     language: str
+    learning_rate: float | None = None  # None: the workbook has no learning layer
+    cam_class: str | None = None  # the class its Grad-CAM explains
 
 
 def read_back(path: Path, view: View) -> ReadBack:
@@ -160,11 +163,13 @@ def read_back(path: Path, view: View) -> ReadBack:
     except ModelError as exc:  # shapes were checked above; this catches non-finite values
         raise WorkbookError(str(exc)) from None
     true_label = _read_true_label(r, classes)
-    layout = plan_layout(arch, teaching=r.has("worked_map"))
+    learning = r.has(names.LEARNING_RATE)
+    layout = plan_layout(arch, teaching=r.has("worked_map"), learning=learning)
     _check_layout(r, layout)
     model = Model("workbook", path.name, "", arch, weights, Provenance("unknown", f"read back from {path.name}"))
     worked = _read_worked(r, arch) if r.has("worked_map") else None
-    return ReadBack(model, image, true_label, layout, worked, _language(view))
+    rate, cam = (_read_learning_rate(r), _read_class(r, names.CAM_CLASS, classes)) if learning else (None, None)
+    return ReadBack(model, image, true_label, layout, worked, _language(view), rate, cam)
 
 
 def _read_input(r: Reader) -> np.ndarray:
@@ -200,12 +205,26 @@ def _read_classes(r: Reader) -> tuple[str, ...]:
 
 
 def _read_true_label(r: Reader, classes: tuple[str, ...]) -> str:
-    area = r.area(names.TRUE_LABEL, (1, 1), "one cell")
+    return _read_class(r, names.TRUE_LABEL, classes)
+
+
+def _read_class(r: Reader, name: str, classes: tuple[str, ...]) -> str:
+    """A cell holding one of the classes, picked from its dropdown: the true label, Grad-CAM's class."""
+    area = r.area(name, (1, 1), "one cell")
     label = r.text(area)
     if label not in classes:
-        raise r.fail(f"{area.at(0, 0)} (true_label) is {label!r}, which is not exactly one of the classes "
+        raise r.fail(f"{area.at(0, 0)} ({name}) is {label!r}, which is not exactly one of the classes "
                      f"({', '.join(classes)}); pick it from the cell's dropdown")
     return label
+
+
+def _read_learning_rate(r: Reader) -> float:
+    area = r.area(names.LEARNING_RATE, (1, 1), "one cell")
+    rate = r.number(area)
+    if not 0 <= rate < MAX_LEARNING_RATE:
+        raise r.fail(f"{area.at(0, 0)} ({names.LEARNING_RATE}) is {rate:g}, but it must be 0 or more and below "
+                     f"{MAX_LEARNING_RATE:g}")
+    return rate
 
 
 def _read_convs(r: Reader, height: int, width: int) -> tuple[tuple[ConvSpec, PoolSpec], ...]:

@@ -54,6 +54,7 @@ from xlcnn.check.recalc import DEFAULT_ENGINE, Engine, engine
 from xlcnn.check.sheets import Look, Rule, SheetCells, View, load_view, open_workbook, read_view
 from xlcnn.errors import Spelling, SpreadsheetEngineError, WorkbookError, as_parameter
 from xlcnn.nn.engine import Trace, first_overflow, forward
+from xlcnn.nn.learning import Learning, learn, learning_overflow
 
 RTOL = 1e-12  # relative: the promise in docs/architecture.md
 ATOL = 1e-12  # absolute, for values near zero
@@ -278,13 +279,14 @@ class Expected:
     num_formats: dict[str, dict[Pos, str]]
 
 
-def expected_cells(back: ReadBack, trace: Trace) -> Expected:
-    """Every formula cell the builder would write for this model and input.
+def expected_cells(back: ReadBack, trace: Trace, learned: Learning | None = None) -> Expected:
+    """Every formula cell the builder would write for this model and input (and learning layer).
 
     Sheets come in pipeline order, with the Guide (whose live cells repeat the results) last, so that the
     first mismatch reported is where a fault starts rather than where it ends up.
     """
-    ctx = BuildContext(back.layout, back.model, trace, Styles(_no_format), Texts(back.language), None, back.worked)
+    ctx = BuildContext(back.layout, back.model, trace, Styles(_no_format), Texts(back.language), None, back.worked,
+                       learning=learned)
     plans = sorted(back.layout.sheets, key=lambda plan: BY_KIND[plan.kind].checked_last)
     out = Expected({}, {}, {})
     with np.errstate(all="ignore"):  # edited pixels may be outside 0–255 for the Image sheet's colours
@@ -558,7 +560,14 @@ def verify_workbook(path: str | os.PathLike[str], timeout: float = DEFAULT_TIMEO
     if overflow is not None:
         raise WorkbookError(f"{book_path}: its pixels and weights overflow: {overflow} would hold values too large "
                             "for a spreadsheet (infinite or not a number); a weight, bias or scale is far too large")
-    expected = expected_cells(back, trace)
+    learned = None
+    if back.learning_rate is not None:
+        learned = learn(back.model, back.image, back.true_label, back.learning_rate, back.cam_class)
+        overflow = learning_overflow(learned)
+        if overflow is not None:
+            raise WorkbookError(f"{book_path}: its pixels, weights and learning rate overflow: {overflow} would hold "
+                                "values too large for a spreadsheet (infinite or not a number)")
+    expected = expected_cells(back, trace, learned)
     missing_sheets = [sheet for sheet in expected.values if sheet not in book.sheets]
     if missing_sheets:
         raise WorkbookError(f"{book_path}: not an xlcnn workbook (missing the sheet {missing_sheets[0]!r})")

@@ -102,3 +102,34 @@ def is_map(name: str) -> bool:
     """Whether ``name`` is a stage's output map (``conv1_out2``, ``relu2_out1``, …)."""
     parsed = parse(name)
     return parsed is not None and parsed.part == "out"
+
+
+# ------------------------------------------------------------------------------ the learning layer
+# docs/architecture.md's learning table: every ``grad_*`` grid has the shape and orientation of what it is the
+# gradient of; ``step_*`` holds the parameters after one step of gradient descent.
+
+LEARNING_RATE = "learning_rate"
+GRAD_LOGITS = "grad_logits"
+GRAD_DENSE_W, GRAD_DENSE_B = "grad_dense_w", "grad_dense_b"
+GRAD_FLATTEN = "grad_flatten"
+GRAD_INPUT = ("grad_input_r", "grad_input_g", "grad_input_b")
+SALIENCY = "saliency"
+STEP_DENSE_W, STEP_DENSE_B = "step_dense_w", "step_dense_b"
+STEP_LOGITS, STEP_PROBS, STEP_LOSS = "step_logits", "step_probs", "step_loss"
+CAM_CLASS, GRADCAM, GRADCAM_INPUT = "cam_class", "gradcam", "gradcam_input"
+CONTRIB = "contrib"
+
+
+def grad(name: str) -> str:
+    """∂L/∂ the grid named ``name``: ``grad_conv1_out2``, ``grad_conv1_w2_3``, ``grad_dense_w``."""
+    return f"grad_{name}"
+
+
+def step(name: str) -> str:
+    """The parameter ``name`` after one step of gradient descent: ``step_conv1_w2_3``, ``step_dense_b``."""
+    return f"step_{name}"
+
+
+def grad_block_input(k: int, c: int) -> str:
+    """∂L/∂ channel ``c`` of what conv ``k`` reads: the raw pixels for the first layer, else pool k−1's map."""
+    return GRAD_INPUT[c - 1] if k == 1 else grad(pool_out(k - 1, c))

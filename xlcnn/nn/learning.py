@@ -19,7 +19,7 @@ Conventions, shared with the trainer (``xlcnn.nn.engine.backward``) and the lear
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -29,6 +29,7 @@ from xlcnn.nn import engine
 from xlcnn.nn.layers import dense, flatten, pool, softmax
 
 DEFAULT_LEARNING_RATE = 0.003  # on the default model a step this size lowers the loss; 0.03 often overshoots
+MAX_LEARNING_RATE = 1e6  # beyond any step a lesson takes; a rate this large only overflows
 
 
 @dataclass(frozen=True, eq=False)
@@ -56,6 +57,22 @@ class Learning:
     step_logits: np.ndarray  # (K,)
     step_probs: np.ndarray  # (K,)
     step_loss: float
+    step_trace: engine.Trace  # the whole forward pass after the step (the step sheets show its maps)
+
+
+def learning_overflow(learned: Learning) -> str | None:
+    """The first of the learning layer's numbers (by its field's name) that is not finite, or None. (An
+    infinite loss after the step is fine: the workbook shows LN's error for it, as for the loss.)"""
+    for name, value in vars(learned).items():
+        arrays = value.stages().values() if isinstance(value, engine.Trace) else (
+            [*value.conv_w, *value.conv_b, value.dense_w, value.dense_b] if isinstance(value, Weights) else
+            list(value) if isinstance(value, tuple) else [value])
+        for array in arrays:
+            if name == "step_loss" or (name == "step_trace" and np.ndim(array) == 0):
+                continue
+            if isinstance(array, np.ndarray | float) and not np.isfinite(array).all():
+                return name
+    return None
 
 
 def stepped(weights: Weights, grads: Weights, rate: float) -> Weights:
@@ -100,8 +117,10 @@ def learn(model: Model, image: np.ndarray, true_label: str, learning_rate: float
           cam_class: str | None = None) -> Learning:
     """The learning layer for ``image`` (H, W, 3) raw 0–255, the loss measured against ``true_label``;
     Grad-CAM explains ``cam_class`` (default: the predicted class)."""
-    if isinstance(learning_rate, bool) or not isinstance(learning_rate, int | float) or not 0 <= learning_rate < 1e6:
-        raise OptionError(f"{option('learning_rate')} must be 0 or more and below 1e6, not {learning_rate!r}")
+    if (isinstance(learning_rate, bool) or not isinstance(learning_rate, int | float)
+            or not 0 <= learning_rate < MAX_LEARNING_RATE):
+        raise OptionError(f"{option('learning_rate')} must be 0 or more and below {MAX_LEARNING_RATE:g}, "
+                          f"not {learning_rate!r}")
     arch, weights = model.arch, model.weights
     x = np.asarray(image, dtype=np.float64).transpose(2, 0, 1)[None]
     batch = engine.run(arch, weights, x)
@@ -112,7 +131,7 @@ def learn(model: Model, image: np.ndarray, true_label: str, learning_rate: float
     cam_index = int(batch.probs[0].argmax()) if cam_class is None else engine.true_index_of(model, cam_class)
     alpha, cam = _grad_cam(model, batch, cam_index)
     step = stepped(weights, grads.weights, float(learning_rate))
-    after = engine.run(arch, step, x)
+    after = engine.forward(image, replace(model, weights=step), true_label)
     return Learning(
         learning_rate=float(learning_rate),
         grad_logits=batch.probs[0] - softmax.one_hot(np.array([t]), len(model.classes))[0],
@@ -132,7 +151,37 @@ def learn(model: Model, image: np.ndarray, true_label: str, learning_rate: float
         gradcam_input=upsample(cam, arch.input.height, arch.input.width),
         contrib=contributions(batch.flatten[0], weights.dense_w, arch.blocks[-1].pool_shape[0]),
         step=step,
-        step_logits=after.logits[0],
-        step_probs=after.probs[0],
-        step_loss=float(softmax.cross_entropy(after.probs, np.array([t]))[0]) + 0.0,  # −ln 1 is −0.0: show 0
+        step_logits=after.logits,
+        step_probs=after.probs,
+        step_loss=after.loss + 0.0,  # −ln 1 is −0.0: show 0
+        step_trace=after,
     )
+
+
+# The formulas of one cell each.
+
+def step_formula(weight: str, grad: str, rate: str) -> str:
+    """A parameter after one step of gradient descent: ``=w − η·∂L/∂w``."""
+    return f"={weight}-{rate}*{grad}"
+
+
+def saliency_formula(r: str, g: str, b: str) -> str:
+    """How much the loss cares about one pixel: the largest of its three channels' ``|∂L/∂pixel|``."""
+    return f"=MAX(ABS({r}),ABS({g}),ABS({b}))"
+
+
+def alpha_formula(sums: str, cam: str, labels: str, cells: int) -> str:
+    """α of one map: the mean over its ``cells`` of ∂z_class/∂A — max pooling hands each pooled cell's weight to
+    exactly one ReLU cell, so the map's sum is the class's dense weights on its pooled cells (``sums``, one
+    per class)."""
+    return f"=INDEX({sums},1,MATCH({cam},{labels},0))/{cells}"
+
+
+def gradcam_formula(alphas: list[str], maps: list[str]) -> str:
+    """One Grad-CAM cell: ``=MAX(0,α₁·A₁+α₂·A₂+…)`` over the last block's ReLU maps at that cell."""
+    return "=MAX(0," + "+".join(f"{a}*{m}" for a, m in zip(alphas, maps, strict=True)) + ")"
+
+
+def contrib_formula(values: str, weights: str) -> str:
+    """What one map gives one class's logit: ``=SUMPRODUCT(<its flattened values>,<their weights>)``."""
+    return f"=SUMPRODUCT({values},{weights})"

@@ -9,18 +9,32 @@ from __future__ import annotations
 from xlcnn.book.layout import Layout, SheetKind
 from xlcnn.book.stage import Repeat, SheetBuilder, Stage
 from xlcnn.book.stages import (
+    back_conv,
+    back_dense,
+    back_filters,
+    back_input,
+    back_pool,
+    back_relu,
     conv,
     dense,
     filters,
     flatten,
+    gradcam,
     guide,
     image,
     input,
     loss,
     pool,
     relu,
+    saliency,
     shapes,
     softmax,
+    step,
+    step_conv,
+    step_dense,
+    step_filters,
+    step_pool,
+    why,
     worked,
 )
 from xlcnn.model.spec import Architecture
@@ -38,6 +52,23 @@ STAGES: tuple[Stage, ...] = (
     dense.STAGE,
     softmax.STAGE,
     loss.STAGE,
+    # The learning layer: the backward pass from the loss down to the pixels (per block, the last block first),
+    back_dense.STAGE,
+    back_pool.STAGE,
+    back_relu.STAGE,
+    back_conv.STAGE,
+    back_filters.STAGE,
+    back_input.STAGE,
+    # one step of gradient descent and the forward pass after it,
+    step.STAGE,
+    step_filters.STAGE,
+    step_conv.STAGE,
+    step_pool.STAGE,
+    step_dense.STAGE,
+    # and what the network looked at.
+    why.STAGE,
+    saliency.STAGE,
+    gradcam.STAGE,
     shapes.STAGE,
 )
 
@@ -47,12 +78,13 @@ EMITTERS: dict[str, SheetBuilder] = {stage.kind.name: stage.emit for stage in ST
 BY_KIND: dict[SheetKind, Stage] = {stage.kind: stage for stage in STAGES}
 
 
-def plan_layout(arch: Architecture, teaching: bool = False, patches: int = 0) -> Layout:
+def plan_layout(arch: Architecture, teaching: bool = False, patches: int = 0, learning: bool = False) -> Layout:
     """Every sheet and grid of the workbook of ``arch``: each stage in turn, the per-block ones once per
-    conv block; ``teaching`` adds the worked example and the Shapes table; ``patches`` is how many training
-    patches per conv-1 filter the model has to show."""
+    conv block (the backward pass's from the last block down); ``teaching`` adds the worked example and the
+    Shapes table, ``learning`` the learning layer; ``patches`` is how many training patches per conv-1 filter
+    the model has to show."""
     layout = Layout(arch, patches)
-    stages = [stage for stage in STAGES if teaching or not stage.teaching]
+    stages = [stage for stage in STAGES if (teaching or not stage.teaching) and (learning or not stage.learning)]
     i = 0
     while i < len(stages):
         if stages[i].repeat is Repeat.ONCE:
@@ -62,9 +94,10 @@ def plan_layout(arch: Architecture, teaching: bool = False, patches: int = 0) ->
         j = i
         while j < len(stages) and stages[j].repeat is not Repeat.ONCE:
             j += 1
-        for block in arch.blocks:
+        backward = stages[i].repeat is Repeat.PER_BLOCK_BACKWARD
+        for block in reversed(arch.blocks) if backward else arch.blocks:
             for stage in stages[i:j]:
-                if stage.repeat is Repeat.PER_BLOCK or block.index == 1:
+                if stage.repeat is not Repeat.FIRST_BLOCK or block.index == 1:
                     stage.plan(layout, block.index)
         i = j
     return layout

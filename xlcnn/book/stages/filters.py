@@ -48,6 +48,14 @@ def filter_colours(w: np.ndarray) -> np.ndarray:
     return np.clip(np.rint(128 + 128 * scaled), 0, 255).astype(np.uint8).transpose(0, 2, 3, 1)
 
 
+def channel_names(ctx: BuildContext, k: int) -> list[str]:
+    """What conv ``k`` reads, channel by channel: R, G, B for conv 1; "channel c" after it."""
+    t = ctx.texts
+    if k == 1:
+        return t.lines("input.channel_letters")
+    return [t("filters.channel", c=c) for c in range(1, ctx.model.arch.blocks[k - 1].in_shape[0] + 1)]
+
+
 def filters_sheet_content(ctx: BuildContext, plan: SheetPlan) -> SheetContent:
     """Filters k: each filter's kernels (one small grid per input channel) and its bias — all constants."""
     k, t, st, lay = plan.block, ctx.texts, ctx.styles, ctx.layout
@@ -63,14 +71,13 @@ def filters_sheet_content(ctx: BuildContext, plan: SheetPlan) -> SheetContent:
         "" if pictures is None else pictures.key(ctx),
         t("legend.diverging", limit=f"{limit:.3g}"),
     ])
-    channel_names = t.lines("input.channel_letters") if k == 1 else [
-        t("filters.channel", c=c) for c in range(1, block.in_shape[0] + 1)]
+    letters = channel_names(ctx, k)
     for f in range(1, block.conv.filters + 1):
         first = lay.grid(names.conv_w(k, f, 1))
         content.text(first.title_row - 1, first.left, t("filters.band", f=f, k=k), st.subtitle)
         for c in range(1, block.in_shape[0] + 1):
             grid = lay.grid(names.conv_w(k, f, c))
-            content.grid_title(grid, f"{channel_names[c - 1]} · {block.conv.kernel}×{block.conv.kernel}", st.grid_title)
+            content.grid_title(grid, f"{letters[c - 1]} · {block.conv.kernel}×{block.conv.kernel}", st.grid_title)
             content.grid_numbers(grid, w[f - 1, c - 1], fmt)
         bias = lay.grid(names.conv_b(k, f))
         content.grid_title(bias, t("filters.bias"), st.grid_title)

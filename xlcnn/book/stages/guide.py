@@ -101,13 +101,16 @@ def honest_notes(ctx: BuildContext) -> list[str]:
 
 
 def _steps(content: SheetContent, ctx: BuildContext, row: int) -> int:
-    """The nine steps: a linked title, what happens, an analogy and something to try, each."""
+    """The steps through the network: a linked title, what happens, an analogy and something to try, each."""
     t, st = ctx.texts, ctx.styles
     content.text(row, LEFT, t("steps.title"), st.subtitle)
     content.text(row + 1, LEFT, t("steps.intro"), st.note)
     labels = t.raw("steps.labels")
     row += 1
+    kinds = {plan.kind.name for plan in ctx.layout.sheets}
     for step in t.raw("steps.list"):
+        if str(step["stage"]) not in kinds:  # the learning layer's steps, in a workbook built without it
+            continue
         row += 2
         sheet = ctx.layout.first_sheet(str(step["stage"]))  # block 1's, for the per-block stages
         content.link(row, LEFT, f"'{sheet.name}'!A1", step["title"], st.link_bold)

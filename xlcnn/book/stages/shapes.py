@@ -193,7 +193,7 @@ def plan(layout: Layout, k: int) -> None:
         layout.add_grid(sheet, Grid(key, SHAPES, top + i, LEFT + 6, 1, 1, named=False, holds=Holds.FORMULAS))
 
 
-def table_formulas(layout: Layout) -> int:
+def table_formulas(layout: Layout, plan: SheetPlan) -> int:
     """The table's formula cells (its columns mix formulas and constants, row by row)."""
     return sum(isinstance(cell, str) for row in shape_rows(layout, SHAPES) for cell, _ in row.cells.values())
 

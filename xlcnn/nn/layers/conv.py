@@ -75,8 +75,38 @@ def backward(
     return dxp[:, :, padding : padding + x.shape[2], padding : padding + x.shape[3]], dw, db
 
 
+def dilate(dout: np.ndarray, stride: int) -> np.ndarray:
+    """(…, Ho, Wo) → (…, (Ho−1)·s+1, (Wo−1)·s+1): the gradient spread out, ``stride − 1`` zeros between cells, so
+    that the backward pass of a strided convolution is a plain (stride-1) one."""
+    if stride == 1:
+        return dout
+    ho, wo = dout.shape[-2:]
+    out = np.zeros((*dout.shape[:-2], (ho - 1) * stride + 1, (wo - 1) * stride + 1), dtype=dout.dtype)
+    out[..., ::stride, ::stride] = dout
+    return out
+
+
 def formula(windows: Sequence[str], kernels: Sequence[str], bias: str, scale: str = "") -> str:
     """One cell of a conv map: ``=(SUMPRODUCT(window₁,kernel₁)+…)*<scale>+<bias>``, one SUMPRODUCT per input
     channel; without a ``scale`` (every layer after the first, or an unscaled input) ``=SUMPRODUCT(…)+…+<bias>``."""
     sums = "+".join(f"SUMPRODUCT({window},{kernel})" for window, kernel in zip(windows, kernels, strict=True))
     return f"=({sums})*{scale}+{bias}" if scale else f"={sums}+{bias}"
+
+
+def input_grad_formula(windows: Sequence[str], flipped: Sequence[str], scale: str = "") -> str:
+    """∂L/∂ one input cell: a convolution of ∂L/∂conv (spread out by the stride, with a zero border) with each
+    filter turned 180°, ``=SUMPRODUCT(window₁,flipped₁)+…`` over the filters, times the input scale on the
+    first layer."""
+    sums = "+".join(f"SUMPRODUCT({window},{kernel})" for window, kernel in zip(windows, flipped, strict=True))
+    return f"=({sums})*{scale}" if scale else f"={sums}"
+
+
+def weight_grad_formula(grad: str, inputs: str, scale: str = "") -> str:
+    """∂L/∂ one kernel weight: ``=SUMPRODUCT(<∂L/∂conv, spread out>,<the input cells that weight touched>)``,
+    times the input scale on the first layer."""
+    return f"=SUMPRODUCT({grad},{inputs})*{scale}" if scale else f"=SUMPRODUCT({grad},{inputs})"
+
+
+def bias_grad_formula(grad: str) -> str:
+    """∂L/∂ a filter's bias: ``=SUM(<∂L/∂ its map>)`` — the bias is added to every cell."""
+    return f"=SUM({grad})"

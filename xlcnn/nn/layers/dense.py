@@ -18,3 +18,14 @@ def backward(dout: np.ndarray, x: np.ndarray, w: np.ndarray) -> tuple[np.ndarray
 def formula(flat: str, weights: str, bias: str) -> str:
     """One logit: ``=SUMPRODUCT(<flatten column>,<the class's weight column>)+<its bias>``."""
     return f"=SUMPRODUCT({flat},{weights})+{bias}"
+
+
+def grad_w_formula(x: str, grad: str) -> str:
+    """∂L/∂ one weight: ``=<its flattened value>*<∂L/∂ its class's logit>``."""
+    return f"={x}*{grad}"
+
+
+def grad_x_formula(grads: str, weights: str) -> str:
+    """∂L/∂ one flattened value: ``=SUMPRODUCT(<∂L/∂ logits row>,<its row of weights>)`` — every class it
+    feeds sends gradient back through its weight."""
+    return f"=SUMPRODUCT({grads},{weights})"

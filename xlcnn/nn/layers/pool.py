@@ -24,8 +24,8 @@ def backward(dout: np.ndarray, x: np.ndarray, size: int, stride: int) -> np.ndar
 
     Loops over the size² offsets inside a window, never over pixels; overlapping windows add up.
     """
-    n, c, ho, wo = dout.shape
-    winner = windows(x, size, stride).reshape(n, c, ho, wo, size * size).argmax(axis=4)
+    ho, wo = dout.shape[2:]
+    winner = winners(x, size, stride) - 1
     dx = np.zeros(x.shape, dtype=np.result_type(dout, x))
     for offset in range(size * size):
         i, j = divmod(offset, size)
@@ -33,6 +33,32 @@ def backward(dout: np.ndarray, x: np.ndarray, size: int, stride: int) -> np.ndar
     return dx
 
 
+def winners(x: np.ndarray, size: int, stride: int) -> np.ndarray:
+    """(N, C, Ho, Wo): which cell of each window holds its maximum, counted 1, 2, … in row-major order — the
+    first one when several tie (as PyTorch's ``max_pool2d`` picks)."""
+    n, c = x.shape[:2]
+    view = windows(x, size, stride)
+    return view.reshape(n, c, view.shape[2], view.shape[3], size * size).argmax(axis=4) + 1
+
+
 def formula(window: str) -> str:
     """One cell of a pooled map: ``=MAX(<size×size window of the ReLU map>)``."""
     return f"=MAX({window})"
+
+
+def winner_formula(cells: list[str], pooled: str) -> str:
+    """Which cell of a window won: ``=IF(a=m,1,IF(b=m,2,…,n))`` over its cells in row-major order, ``m`` the
+    pooled cell (the window's MAX, so one of them equals it exactly); the first that equals it wins a tie."""
+    text = str(len(cells))
+    for i in range(len(cells) - 2, -1, -1):
+        text = f"IF({cells[i]}={pooled},{i + 1},{text})"
+    return "=" + text
+
+
+def backward_formula(terms: list[tuple[str, int, str]]) -> str:
+    """∂L/∂ one cell of the ReLU map: for each window that holds it — (its winner cell, the cell's place in
+    that window, the window's ∂L/∂pooled) — the window's gradient if this cell won, else 0; overlapping windows
+    add up. A cell no window reads gets none (``=0``)."""
+    if not terms:
+        return "=0"
+    return "=" + "+".join(f"IF({winner}={place},{grad},0)" for winner, place, grad in terms)

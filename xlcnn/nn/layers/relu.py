@@ -17,3 +17,8 @@ def backward(dout: np.ndarray, x: np.ndarray) -> np.ndarray:
 def formula(x: str) -> str:
     """One cell of a ReLU map: ``=MAX(0,<conv cell>)``."""
     return f"=MAX(0,{x})"
+
+
+def backward_formula(x: str, grad: str) -> str:
+    """∂L/∂ one conv cell: ``=IF(<conv cell>>0,<∂L/∂ its ReLU cell>,0)`` — the switch passes or blocks it."""
+    return f"=IF({x}>0,{grad},0)"

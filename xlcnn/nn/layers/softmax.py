@@ -90,3 +90,8 @@ def nll_term_formula(y: str, p: str) -> str:
 def kl_term_formula(y: str, p: str) -> str:
     """``y·ln(y/p)`` with 0·ln 0 = 0."""
     return f"=IF({y}=0,0,{y}*LN({y}/{p}))"
+
+
+def grad_logit_formula(p: str, y: str) -> str:
+    """∂L/∂ one logit of ``L = −ln p_true`` through softmax: ``=p − y``."""
+    return f"={p}-{y}"
