@@ -1,13 +1,14 @@
 """Benchmark: building the default workbook against its floor, and every budget the README states.
 
-    python bench/bench_build.py            # about two minutes
+    python bench/bench_build.py            # about five minutes
     python bench/bench_build.py --quick    # fewer runs
 
 The floor is bare XlsxWriter writing the very same cells — every formula string with its cached value,
 every number and string, to the same sheets in constant-memory mode, without formats, colour scales or
 names — recorded from a real build. xlcnn's build and the floor run alternately in one process and the
 report gives medians, so machine noise hits both alike. Everything else (the CLI end to end, the engine,
-LibreOffice's recalculation, verify, big inputs and their peak memory) is reported beside it.
+LibreOffice's recalculation, verify, big inputs and their peak memory) is reported beside it, and the learning
+layer's cost: the same commands with and without it (``--no-learn``), run alternately, side by side.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -28,8 +30,9 @@ from xlsxwriter.workbook import Workbook
 from xlsxwriter.worksheet import Worksheet
 
 import xlcnn
+from xlcnn.book.build import plan_for
 from xlcnn.book.sheet import BuildContext, FormulaSheet, ImageInfo
-from xlcnn.book.stages import EMITTERS, plan_layout
+from xlcnn.book.stages import EMITTERS
 from xlcnn.book.stages.worked import default_choice
 from xlcnn.book.styles import Styles
 from xlcnn.book.texts import load_texts
@@ -37,6 +40,7 @@ from xlcnn.check.libreoffice import recalculate
 from xlcnn.image import load_image
 from xlcnn.model.spec import Architecture, ConvSpec, Model, PoolSpec, Provenance
 from xlcnn.model.zoo import initial_weights
+from xlcnn.nn.learning import learn
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = ROOT / "samples" / "circle.png"
@@ -63,10 +67,11 @@ def record_cells(model: Model, image: Path) -> list[tuple[str, list[tuple[str, t
     spec = model.arch.input
     pixels = load_image(image, (spec.height, spec.width), spec.fit)
     trace = xlcnn.forward(pixels, model)
-    layout = plan_layout(model.arch, teaching=True)
+    layout = plan_for(model)
     scratch = Workbook(io.BytesIO(), {"in_memory": True})
     ctx = BuildContext(layout, model, trace, Styles(scratch.add_format), load_texts("en"),
-                       ImageInfo(image.name, (200, 200), "crop", b""), default_choice(trace, model))
+                       ImageInfo(image.name, (200, 200), "crop", b""), default_choice(trace, model),
+                       learning=learn(model, pixels, trace.true_label))
     sheets = []
     for plan in layout.sheets:
         recorder = CallRecorder()
@@ -145,6 +150,23 @@ def big_inputs(tmp: Path, runs: int) -> list[dict[str, Any]]:
     return rows
 
 
+def learning_costs(tmp: Path, runs: int) -> dict[str, tuple[float, float]]:
+    """The default workbook with the learning layer and without it (``--no-learn``), each command run alternately:
+    median seconds of (with, without) for the whole ``xlcnn build`` command, LibreOffice's recalculation (start-up
+    included) and ``xlcnn verify``."""
+    books = {True: tmp / "learn.xlsx", False: tmp / "forward.xlsx"}
+    times: dict[str, dict[bool, list[float]]] = {key: {True: [], False: []} for key in ("build", "recalc", "verify")}
+    for _ in range(runs):
+        for learning, book in books.items():
+            command = ["xlcnn", "build", str(SAMPLE), "-o", str(book), "-q"] + ([] if learning else ["--no-learn"])
+            times["build"][learning].append(timed(partial(subprocess.run, command, check=True)))
+        for learning, book in books.items():
+            times["recalc"][learning].append(timed(partial(recalculate, [book], tmp / "lo")))
+        for learning, book in books.items():
+            times["verify"][learning].append(timed(partial(xlcnn.verify_workbook, book)))
+    return {key: (statistics.median(by[True]), statistics.median(by[False])) for key, by in times.items()}
+
+
 def libreoffice_times(tmp: Path, book: Path, runs: int) -> tuple[float, float]:
     """Median seconds of one soffice run on an empty workbook (start-up) and on ``book``."""
     empty = tmp / "empty.xlsx"
@@ -186,8 +208,11 @@ def main() -> None:
         engine = [timed(lambda: xlcnn.forward(pixels, model)) for _ in range(200)]
         lo_start, lo_full = libreoffice_times(tmp, book, 3)
         verify = [timed(lambda: xlcnn.verify_workbook(book)) for _ in range(3)]
-        big = big_inputs(tmp, 1 if args.quick else 3)
         size_kb = book.stat().st_size / 1024
+        costs = learning_costs(tmp, 3 if args.quick else 7)
+        counts = {learning: xlcnn.build_workbook(SAMPLE, tmp / "count.xlsx", learn=learning).formulas
+                  for learning in (True, False)}
+        big = big_inputs(tmp, 1 if args.quick else 3)
 
     b, f, ff = median_ms(build), median_ms(floor), median_ms(floor_fast)
     print(f"xlcnn benchmark · default model on {SAMPLE.name} · {formulas:,} formulas · medians of {runs} runs\n")
@@ -202,6 +227,14 @@ def main() -> None:
     print(f"LibreOffice: start-up alone {lo_start:.2f} s; default workbook {lo_full:.2f} s "
           f"(recalculation, load and save ≈ {lo_full - lo_start:.2f} s)")
     print(f"xlcnn verify on it: {statistics.median(verify):.2f} s")
+    print("\nthe learning layer: with it / without it (--no-learn), medians, run alternately")
+    print(f"{'':42}{'with':>9}{'without':>9}{'ratio':>8}   budget (with)")
+    print(f"{'formulas':42}{counts[True]:>9,}{counts[False]:>9,}{counts[True] / counts[False]:>8.2f}   ≤ 4×")
+    for key, label, budget in (("build", "xlcnn build command, end to end (s)", "< 1.5 s"),
+                               ("recalc", "LibreOffice recalculates and saves (s)", "< 4 s"),
+                               ("verify", "xlcnn verify (s)", "< 8 s")):
+        with_, without = costs[key]
+        print(f"{label:42}{with_:>9.2f}{without:>9.2f}{with_ / without:>8.2f}   {budget}")
     print(f"\n{'input':>9}{'filters':>9}{'formulas':>11}{'build s':>9}{'peak MB':>9}{'file MB':>9}")
     for row in big:
         print(f"{row['input']:>9}{row['filters']:>9}{row['formulas']:>11,}{row['build_s']:>9.2f}"

@@ -37,6 +37,7 @@ from PIL import Image
 from xlcnn import modify_model
 from xlcnn.book import build as workbook
 from xlcnn.book import limits
+from xlcnn.book.build import plan_for
 from xlcnn.book.layout import MAX_COLS, MAX_ROWS
 from xlcnn.book.limits import Estimate
 from xlcnn.book.sheet import BuildContext, SheetContent
@@ -427,7 +428,7 @@ OPTION_CASES = [
     (["--size", "512", "--filters", "64", "--pool", "1", "--model", "tiny"],
      f"the workbook's Dense sheet would need 16,777,228 rows; spreadsheets hold 1,048,576 ({ADVICE})"),
     (["--size", "500", "--filters", "64"],
-     "the workbook would have 54,600,871 cells (45,617,054 of them formulas); xlcnn writes at most 5,000,000, "
+     "the workbook would have 140,895,579 cells (129,545,451 of them formulas); xlcnn writes at most 5,000,000, "
      f"beyond which Excel and LibreOffice take minutes and gigabytes to open a file ({ADVICE})"),
     (["--label", "nope", "--model", "tiny"],
      f"--label 'nope' is not a class of model 'tiny' (one of: {TINY_CLASSES})"),
@@ -533,9 +534,9 @@ def test_the_cli_prints_the_warning_on_stderr(here: Path, monkeypatch: pytest.Mo
     out = here / "out.xlsx"
     result = invoke("build", picture(here / "p.png"), "-o", out, "--model", "tiny")
     assert result.exit_code == 0
-    assert result.stderr == ("Warning: the workbook has 371 formulas (more than 100); Excel and LibreOffice will be "
+    assert result.stderr == ("Warning: the workbook has 1,277 formulas (more than 100); Excel and LibreOffice will be "
                              "slow to open and recalculate it\n")
-    assert result.stdout.startswith(f"Wrote {out}: 371 live formulas.")
+    assert result.stdout.startswith(f"Wrote {out}: 1,277 live formulas.")
 
 
 def worst_case(pool: int, blocks: int = 2) -> Architecture:
@@ -602,10 +603,16 @@ def test_the_estimate_is_honest(tmp_path: Path, model: str, options: dict[str, A
     est = result.estimate
     assert est.formulas == result.formulas == formulas  # exact
     assert cells <= est.cells <= cells + 150  # an upper bound, within the text of a few notes
-    assert longest <= est.longest_formula
-    assert limits.longest_conv_formula(result_layout := plan_layout(net.arch, teaching=True)) == max(
-        len(str(c.value)) - 1 for ws in openpyxl.load_workbook(out).worksheets if ws.title.startswith("Conv ")
-        for row in ws.iter_rows() for c in row if c.data_type == "f")
+    assert longest <= max(est.longest_formula, est.longest_backward)
+    sheets = openpyxl.load_workbook(out).worksheets
+
+    def longest_on(*prefixes: str) -> int:
+        return max(len(str(c.value)) - 1 for ws in sheets if ws.title.startswith(prefixes) for row in ws.iter_rows()
+                   for c in row if c.data_type == "f")
+
+    assert limits.longest_conv_formula(result_layout := plan_for(net)) == longest_on("Conv ")
+    # The gradients sent back through a convolution (Back pool k, Back input) and Grad-CAM: an upper bound.
+    assert longest_on("Back pool ", "Back input", "Grad-CAM") <= est.longest_backward
     assert (est.max_row + 1, est.max_col + 1) == (last_row, last_col)
     assert formats_in(out) <= est.formats
     assert limits.estimate(result_layout, 1).formulas == est.formulas
@@ -762,7 +769,7 @@ def test_odd_but_valid_images_build(here: Path, name: str) -> None:
     result = invoke("build", path, "-o", out, "--model", "tiny")
     assert_no_traceback(result)
     assert result.exit_code == 0, result.output
-    assert result.stdout.startswith(f"Wrote {out}: 371 live formulas.")
+    assert result.stdout.startswith(f"Wrote {out}: 1,277 live formulas.")
     wb = openpyxl.load_workbook(out, data_only=True)
     names = set(wb.defined_names)
     assert {"input_r", "input_g", "input_b", "conv1_out1", "flatten", "probs", "loss", "labels"} <= names

@@ -260,7 +260,8 @@ def test_library_and_cli_agree(tmp_path: Path) -> None:
 
 
 def test_fast_formula_sheet_writes_exactly_what_xlsxwriter_writes(tmp_path: Path) -> None:
-    """FormulaSheet skips XlsxWriter's future-function rewriting; the files must not differ at all."""
+    """FormulaSheet skips XlsxWriter's future-function rewriting and writes formula cells itself; the files must
+    not differ at all (the learning layer included: its formulas compare with >, which XML escapes)."""
     from xlsxwriter.worksheet import Worksheet
 
     from xlcnn.book.build import plan_for, thumbnail, write_book
@@ -275,8 +276,8 @@ def test_fast_formula_sheet_writes_exactly_what_xlsxwriter_writes(tmp_path: Path
     layout = plan_for(model)
     fitted = trace.input.transpose(1, 2, 0).astype(np.uint8)
     info = ImageInfo(image.name, (64, 48), "crop", thumbnail(fitted))
-    write_book(stock, layout, model, trace, load_texts("en"), info, result.worked,
-                     worksheet_class=Worksheet)
+    write_book(stock, layout, model, trace, load_texts("en"), info, result.worked, worksheet_class=Worksheet,
+               learning=result.learning)
     assert fast.read_bytes() == stock.read_bytes()
     assert result.formulas == len(Book.open(fast).formula_cells())
 
@@ -310,7 +311,7 @@ def test_a_probability_that_underflows_gives_an_error_loss_everywhere(soffice: s
     assert report.ok, report.summary()
 
 
-ALLOWED_FUNCTIONS = {"SUMPRODUCT", "SUM", "MAX", "EXP", "LN", "INDEX", "MATCH", "IF", "INT"}
+ALLOWED_FUNCTIONS = {"SUMPRODUCT", "SUM", "MAX", "MIN", "ABS", "EXP", "LN", "INDEX", "MATCH", "IF", "AND", "OR", "INT"}
 
 
 def test_formulas_use_only_functions_every_spreadsheet_has(tmp_path: Path) -> None:

@@ -166,5 +166,5 @@ def test_the_learning_rate_is_checked() -> None:
     model = make_model(6, 6, [(2, 3, 1, 1, 2, 2)], seed=1)
     image = random_image(model, 1)
     for bad in (-0.1, float("nan"), True, "0.1"):
-        with pytest.raises(OptionError, match="must be 0 or more and below 1e6"):
+        with pytest.raises(OptionError, match="must be 0 or more and below 1,000,000"):
             learning.learn(model, image, model.classes[0], learning_rate=bad)  # type: ignore[arg-type]

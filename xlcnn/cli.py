@@ -25,6 +25,7 @@ from xlcnn.errors import OptionError, XlcnnError, spell
 from xlcnn.model.modify import Size
 from xlcnn.model.spec import FIT_MODES, FitMode
 from xlcnn.model.templates import MODEL_FILE, PATCHES_FILE, WEIGHTS_FILE, list_templates, load_model
+from xlcnn.nn.learning import DEFAULT_LEARNING_RATE, MAX_LEARNING_RATE
 from xlcnn.version import __version__
 
 if TYPE_CHECKING:  # verify (and openpyxl) load only when a command needs them: the CLI starts faster
@@ -32,7 +33,7 @@ if TYPE_CHECKING:  # verify (and openpyxl) load only when a command needs them: 
 
 
 _FLAGS: dict[tuple[str, str | None], str] = {("check_cache", "False"): "--no-cache-check",  # not the parameter
-                                             ("flip", "False"): "--no-flip"}
+                                             ("flip", "False"): "--no-flip", ("learn", "False"): "--no-learn"}
 
 
 def as_flag(name: str, value: str | None) -> str:
@@ -114,6 +115,12 @@ def cli() -> None:
 @click.option("--worked", callback=lambda ctx, param, value: _cell(value), metavar="MAP,ROW,COL",
               help="The Conv 1 cell the Worked example sheet expands. Default: the strongest cell over all maps "
                    "(one that survives ReLU).")
+@click.option("--learning-rate", type=click.FloatRange(0, MAX_LEARNING_RATE, max_open=True), default=None,
+              metavar="η", help=f"The step size of the Step sheet's gradient-descent step (editable in the workbook). "
+                                f"Default: {DEFAULT_LEARNING_RATE}.")
+@click.option("--no-learn", "no_learn", is_flag=True,
+              help="Leave out the learning layer (the backward pass, the step, saliency, Grad-CAM): a forward-only "
+                   "workbook, a third the size.")
 @click.option("--pdf", is_flag=True, help="Also print the workbook to a PDF handout beside it (needs LibreOffice).")
 @click.option("--verify", "verify", is_flag=True,
               help="Then recalculate the workbook in LibreOffice and check every formula (as 'xlcnn verify').")
@@ -133,7 +140,8 @@ def cli() -> None:
               help="Seeds the random weights of layers that the options above reshape (they are not trained).")
 @click.option("-q", "--quiet", is_flag=True, help="Print nothing but errors.")
 def build_command(image: Path, output: Path | None, model_name: str, label: str | None, fit: FitMode | None,
-                  lang: str, worked: tuple[int, int, int] | None, pdf: bool, verify: bool, size: Size | None,
+                  lang: str, worked: tuple[int, int, int] | None, learning_rate: float | None, no_learn: bool,
+                  pdf: bool, verify: bool, size: Size | None,
                   filters: tuple[int, ...] | None, kernel: tuple[int, ...] | None, stride: tuple[int, ...] | None,
                   padding: tuple[int, ...] | None, pool: tuple[int, ...] | None, seed: int, quiet: bool) -> None:
     """Build the workbook of a CNN running on IMAGE.
@@ -148,13 +156,19 @@ def build_command(image: Path, output: Path | None, model_name: str, label: str 
       xlcnn build cat.png --model ./my-model --fit pad
       xlcnn build photo.jpg --model tiny --pdf --lang zh
       xlcnn build photo.jpg --size 128 --filters 16    # a bigger, untrained network
+      xlcnn build photo.jpg --learning-rate 0.03       # a bolder step on the Step sheet
+      xlcnn build photo.jpg --no-learn                 # the forward pass only
     """
+    if no_learn and learning_rate is not None:
+        raise click.UsageError("--learning-rate sets the step of the learning layer, which --no-learn leaves out; "
+                               "give one or the other")
     if pdf or verify:
         find_soffice()  # say LibreOffice is missing before building, not after
     out = output if output is not None else Path(image.stem + ".xlsx")
     net = modify_model(load_model(model_name), size=size, filters=filters, kernel=kernel, stride=stride,
                        padding=padding, pool=pool, seed=seed)
-    result = build_workbook(image, out, model=net, label=label, fit=fit, lang=lang, worked=worked)
+    result = build_workbook(image, out, model=net, label=label, fit=fit, lang=lang, worked=worked, learn=not no_learn,
+                            learning_rate=DEFAULT_LEARNING_RATE if learning_rate is None else learning_rate)
     for warning in result.warnings:
         click.echo(f"Warning: {spell(warning, as_flag)}", err=True)
     if not quiet:
@@ -164,6 +178,10 @@ def build_command(image: Path, output: Path | None, model_name: str, label: str 
             f"Prediction: {tr.predicted_label} ({tr.probs.max():.1%}); "
             f"loss {tr.loss:.4f} for true label {tr.true_label!r}."
         )
+        if result.learning is not None:
+            learned = result.learning
+            click.echo(f"One step of gradient descent (learning rate {learned.learning_rate:g}): loss {tr.loss:.4f} → "
+                       f"{learned.step_loss:.4f}.")
     if pdf:
         handout = write_handout(result.path)
         if not quiet:

@@ -54,6 +54,7 @@ class BuildResult:
     formulas: int  # formula cells written
     worked: tuple[int, int, int]  # the conv-1 cell the worked example expands (map, row, column)
     warnings: list[str] = field(default_factory=list)
+    learning: Learning | None = None  # the learning layer's numbers (None: built without it)
 
 
 def check_workbook_output(output: Path, image: Path) -> None:
@@ -134,7 +135,7 @@ def build_workbook(
     counted: list[int] = []
     write_atomically(out, _unwrapped(lambda path: counted.append(
         write_book(path, layout, net, trace, texts, info, choice, label_given=label is not None, learning=learned))))
-    return BuildResult(out, net, trace, est, counted[0], choice, warnings)
+    return BuildResult(out, net, trace, est, counted[0], choice, warnings, learned)
 
 
 def _path(name: str, value: object) -> Path:

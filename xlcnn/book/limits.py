@@ -13,9 +13,12 @@ from dataclasses import dataclass
 
 from xlcnn.book.layout import MAX_COLS, MAX_ROWS, Holds, Layout, filters_sheet
 from xlcnn.book.stages import formula_count
+from xlcnn.book.stages.back_conv import InputGrads, spread_zeros
 from xlcnn.book.stages.conv import ConvFormulas
 from xlcnn.book.stages.image import MAX_IMAGE_COLOURS
 from xlcnn.errors import LimitError, option
+from xlcnn.model import names
+from xlcnn.nn.learning import gradcam_formula
 
 MAX_FORMULA_CHARS = 8192
 MAX_CELL_FORMATS = 64_000
@@ -40,6 +43,7 @@ class Estimate:
     formats: int
     row_sheet: str = ""  # the sheet reaching max_row
     col_sheet: str = ""  # the sheet reaching max_col
+    longest_backward: int = 0  # characters of the learning layer's longest formula (0: it has none)
 
     @property
     def cells(self) -> int:
@@ -58,6 +62,7 @@ def count_constants(layout: Layout, image_pixels: int) -> int:
         if g.holds in (Holds.NUMBERS, Holds.TEXT):
             total += g.cells
         total += g.border_cells  # a visible zero padding: constant zeros
+    total += spread_zeros(layout)
     # Text: a title per grid; the header lines, settings (Holds.SETTING) and their labels of each sheet; the
     # Guide's pages of help; the worked example's labels of its map origins.
     total += len(layout.grids) + 12 * len(layout.sheets) + 100 + layout.arch.blocks[0].conv.filters
@@ -80,6 +85,26 @@ def longest_conv_formula(layout: Layout) -> int:
     return longest
 
 
+def longest_backward_formula(layout: Layout) -> int:
+    """The length of the longest formula of the learning layer, if the layout has it: the gradient a conv
+    sends back to its input holds one SUMPRODUCT per filter (the forward one, one per input channel), and a
+    Grad-CAM cell one product per map of the last block."""
+    if names.GRAD_INPUT[0] not in layout.grids:
+        return 0
+    longest = 0
+    for block in layout.arch.blocks:
+        _, h, w = block.in_shape
+        sheet = layout.grids[names.grad_block_input(block.index, 1)].sheet
+        formula = InputGrads(layout, block.index, sheet).for_channel(block.in_shape[0])
+        longest = max(longest, len(formula(h - 1, w - 1)) - 1)
+    last = layout.arch.blocks[-1]
+    maps, h, w = last.conv_shape
+    cam = layout.grids[names.GRADCAM]
+    relu = layout.cells(names.relu_out(last.index, maps), cam.sheet).ref(h - 1, w - 1)
+    alpha = cam.cell(0, 0, absolute=True)
+    return max(longest, len(gradcam_formula([alpha] * maps, [relu] * maps)) - 1)
+
+
 def estimate(layout: Layout, image_colours: int) -> Estimate:
     """The size of the workbook of ``layout`` whose Image sheet paints ``image_colours`` distinct colours."""
     arch = layout.arch
@@ -91,6 +116,7 @@ def estimate(layout: Layout, image_colours: int) -> Estimate:
         max_row=rows.last_row,
         max_col=cols.last_col,
         longest_formula=max(longest_conv_formula(layout), OTHER_FORMULA_CHARS),
+        longest_backward=longest_backward_formula(layout),
         # Each picture cell may have a colour of its own, up to the MAX_IMAGE_COLOURS that the pictures are
         # rounded to when they have more (as the Image sheet is: xlcnn.book.stages.filters).
         formats=image_colours + min(picture_cells(layout), MAX_IMAGE_COLOURS) + OWN_FORMATS,
@@ -110,6 +136,10 @@ def check(est: Estimate) -> list[str]:
     if est.longest_formula > MAX_FORMULA_CHARS:
         raise LimitError(f"a convolution formula would be {est.longest_formula:,} characters long; spreadsheets "
                          f"allow {MAX_FORMULA_CHARS:,} (use fewer filters in the layer before)")
+    if est.longest_backward > MAX_FORMULA_CHARS:
+        raise LimitError(f"a formula of the learning layer (a gradient sent back through a convolution, or Grad-CAM) "
+                         f"would be {est.longest_backward:,} characters long; spreadsheets allow "
+                         f"{MAX_FORMULA_CHARS:,} (use fewer {option('filters')}, or {option('learn', 'False')})")
     if est.formats > MAX_CELL_FORMATS:
         raise LimitError(f"the workbook would need {est.formats:,} cell formats; spreadsheets allow about "
                          f"{MAX_CELL_FORMATS:,}")

@@ -59,6 +59,7 @@ def symmetric_limit(*arrays: np.ndarray) -> float:
 # Gradients span many orders of magnitude (0.3 beside 2E-07): the General format shows each as precisely as its
 # cell's width allows, in every spreadsheet.
 GRADIENT_FORMAT = "General"
+GRADIENT_TABLE_FORMAT = "0.000000"  # in a table's wide columns, General would show 15 digits of every gradient
 
 # Probabilities and EXP(z − max): four decimals, but a value under 0.0001 in scientific notation, so that a
 # probability of 3.2E-08 does not read as zero beside its −ln of 17.3.

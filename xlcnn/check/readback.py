@@ -223,7 +223,7 @@ def _read_learning_rate(r: Reader) -> float:
     rate = r.number(area)
     if not 0 <= rate < MAX_LEARNING_RATE:
         raise r.fail(f"{area.at(0, 0)} ({names.LEARNING_RATE}) is {rate:g}, but it must be 0 or more and below "
-                     f"{MAX_LEARNING_RATE:g}")
+                     f"{MAX_LEARNING_RATE:,.0f}")
     return rate
 
 

@@ -119,7 +119,7 @@ def learn(model: Model, image: np.ndarray, true_label: str, learning_rate: float
     Grad-CAM explains ``cam_class`` (default: the predicted class)."""
     if (isinstance(learning_rate, bool) or not isinstance(learning_rate, int | float)
             or not 0 <= learning_rate < MAX_LEARNING_RATE):
-        raise OptionError(f"{option('learning_rate')} must be 0 or more and below {MAX_LEARNING_RATE:g}, "
+        raise OptionError(f"{option('learning_rate')} must be 0 or more and below {MAX_LEARNING_RATE:,.0f}, "
                           f"not {learning_rate!r}")
     arch, weights = model.arch, model.weights
     x = np.asarray(image, dtype=np.float64).transpose(2, 0, 1)[None]

@@ -143,6 +143,17 @@ def _spread(content: SheetContent, ctx: BuildContext, k: int, f: int, values: np
     content.add(grid.top, grid.top + grid.rows - 1, emit)
 
 
+def spread_zeros(layout: Layout) -> int:
+    """The constant zeros inside the spread grids of the layout's strided convs (their borders aside)."""
+    total = 0
+    for block in layout.arch.blocks:
+        if spread_key(block.index, 1) in layout.grids:
+            hd, wd = spread_shape(block)
+            filters, oh, ow = block.conv_shape
+            total += filters * (hd * wd - oh * ow)
+    return total
+
+
 def spread_formulas(layout: Layout, plan: SheetPlan) -> int:
     """The spread grids' formula cells: one per gradient cell (the rest are constant zeros)."""
     block = layout.arch.blocks[plan.block - 1]

@@ -8,7 +8,7 @@ from xlsxwriter.worksheet import Worksheet
 from xlcnn.book.layout import BACK_DENSE, HEADER_ROWS, LEFT, Grid, Holds, Layout, SheetKind, SheetPlan
 from xlcnn.book.sheet import BuildContext, SheetContent, setup_table_sheet, stage_header
 from xlcnn.book.stage import Stage
-from xlcnn.book.styles import GRADIENT_FORMAT, diverging_scale, symmetric_limit
+from xlcnn.book.styles import GRADIENT_TABLE_FORMAT, diverging_scale, symmetric_limit
 from xlcnn.model import names
 from xlcnn.nn.layers import dense, softmax
 from xlcnn.nn.layers.flatten import position
@@ -37,7 +37,7 @@ def back_dense_sheet(ctx: BuildContext, plan: SheetPlan) -> SheetContent:
     content.text(header.top, grad_flat.left, "∂L/∂flatten", st.label)
     probs, one_hot = lay.cells(names.PROBS, name), lay.cells("one_hot", name)
     labels_ref = lay.cells(names.LABELS, name)
-    fmt, bold = st.value(GRADIENT_FORMAT), st.value(GRADIENT_FORMAT, bold=True)
+    fmt, bold = st.value(GRADIENT_TABLE_FORMAT), st.value(GRADIENT_TABLE_FORMAT, bold=True)
     for c, label in enumerate(arch.classes):
         content.formula(labels.top, labels.left + c, f"={labels_ref.ref(0, c)}", label, st.label)
         content.formula(grad_z.top, grad_z.left + c, softmax.grad_logit_formula(probs.ref(0, c), one_hot.ref(0, c)),

@@ -28,8 +28,10 @@ PICTURE_ALPHA = 120  # of 255: the heatmap shows through the picture
 
 
 def overlay_png(pixels: np.ndarray) -> bytes:
-    """(3, H, W) raw 0–255 values → a half-transparent PNG with a square of ``GRID_CELL_PX`` per pixel."""
+    """(3, H, W) raw 0–255 values → a half-transparent grey PNG with a square of ``GRID_CELL_PX`` per pixel."""
     rgb = np.clip(np.rint(pixels), 0, 255).astype(np.uint8).transpose(1, 2, 0)
+    # In grey, so that the heatmap's red is not confused with the picture's own colours.
+    rgb = np.asarray(Image.fromarray(rgb, "RGB").convert("L").convert("RGB"))
     h, w = rgb.shape[:2]
     alpha = np.full((h, w, 1), PICTURE_ALPHA, dtype=np.uint8)
     img = Image.fromarray(np.concatenate([rgb, alpha], axis=2), "RGBA")

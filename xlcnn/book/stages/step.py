@@ -36,7 +36,7 @@ def step_sheet(ctx: BuildContext, plan: SheetPlan) -> SheetContent:
     stage_header(content, ctx, t("step.title"), [t("step.what"), t("step.formula"), t("step.try"), t("step.paste")])
     row_labels(content, ctx, [None if key is None else grids[key] for key in ROWS], t.lines("step.rows"))
     rate = lay.grid(names.LEARNING_RATE)
-    content.number(rate.top, rate.left, learned.learning_rate, st.param_format("0.0000"))
+    content.number(rate.top, rate.left, learned.learning_rate, st.param_format("General"))  # 0.003 and 3E-05 alike
     num, small = st.value("0.0000"), st.value(SMALL_AS_SCIENTIFIC)
     bold_small, big = st.value(SMALL_AS_SCIENTIFIC, bold=True), st.big_number
     refs = {key: lay.cells(key, name) for key in (names.LABELS, names.LOGITS, names.PROBS)}

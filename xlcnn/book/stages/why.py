@@ -76,7 +76,7 @@ def why_sheet(ctx: BuildContext, plan: SheetPlan) -> SheetContent:
         content.text(sums.top + f - 1, LEFT, t("why.map_row", f=f, k=arch.blocks[-1].index), st.text)
 
     def setup(ws: Worksheet) -> None:
-        setup_table_sheet(ws, ctx, plan, [(LEFT, LEFT, 24), (LEFT + 1, LEFT + classes, 12)])
+        setup_table_sheet(ws, ctx, plan, [(LEFT, LEFT, 34), (LEFT + 1, LEFT + classes, 12)])
         diverging_scale(ws, [contrib], symmetric_limit(learned.contrib))
 
     def chart(book: Workbook, ws: Worksheet) -> None:
@@ -103,7 +103,8 @@ def _chart(book: Workbook, ctx: BuildContext, plan: SheetPlan) -> Chart:
         })
     chart.set_title({"name": t("why.chart_title"), "name_font": {"size": 12, "bold": True}})
     chart.set_x_axis({"name": t("why.chart_axis"), "major_gridlines": {"visible": True, "line": {"color": "#D9D9D9"}}})
-    chart.set_y_axis({"reverse": True})  # map 1 on top, as in the table
+    # Map 1 on top, as in the table; the values' axis and the maps' names stay at the bottom and the left.
+    chart.set_y_axis({"reverse": True, "crossing": "max", "label_position": "low"})
     chart.set_legend({"position": "bottom"})
     chart.set_size({"width": CHART_WIDTH_PX, "height": chart_height(maps, contrib.cols)})
     return chart
