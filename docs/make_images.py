@@ -32,7 +32,17 @@ PAGES = {
     "default-loss.png": ("triangle", "default", "en", "square", "Loss"),
     "default-shapes.png": ("circle", "default", "en", None, "Shapes"),
     "zh-guide.png": ("triangle", "default", "zh", None, None),
+    # The learning layer, for a wrong true label: a step that teaches something.
+    "default-back-dense.png": ("circle", "default", "en", "square", "Back dense"),
+    "default-back-relu2.png": ("circle", "default", "en", "square", "Back ReLU 2"),
+    "default-back-filters1.png": ("circle", "default", "en", "square", "Back filters 1"),
+    "default-step.png": ("circle", "default", "en", "square", "Step"),
+    "default-why.png": ("circle", "default", "en", "square", "Why this class"),
+    "default-saliency.png": ("circle", "default", "en", "square", "Saliency"),
+    "default-gradcam.png": ("circle", "default", "en", "square", "Grad-CAM"),
 }
+# The README's picture of the learning layer: these pages side by side.
+LEARNING = ("default-step.png", "default-why.png", "default-saliency.png", "default-gradcam.png")
 
 
 def pdf_of(sample: str, template: str, lang: str, label: str | None, scratch: Path) -> Path:
@@ -78,6 +88,19 @@ def handout(pdf: Path, out: Path, scratch: Path) -> None:
     sheet.save(out, optimize=True)
 
 
+def side_by_side(names: tuple[str, ...], out: Path) -> None:
+    """Pages, each scaled to the same height, in one row on grey."""
+    pages = [Image.open(IMAGES / name) for name in names]
+    height = min(p.height for p in pages)
+    pages = [p.resize((p.width * height // p.height, height), Image.Resampling.LANCZOS) for p in pages]
+    sheet = Image.new("RGB", (sum(p.width + 8 for p in pages) + 8, height + 16), (200, 200, 200))
+    x = 8
+    for page in pages:
+        sheet.paste(page, (x, 8))
+        x += page.width + 8
+    sheet.save(out, optimize=True)
+
+
 def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         scratch = Path(tmp)
@@ -85,6 +108,8 @@ def main() -> None:
             pdf = pdf_of(sample, template, lang, label, scratch)
             render(pdf, first_page(pdf, title), IMAGES / name)
             print(f"wrote docs/images/{name}", file=sys.stderr)
+        side_by_side(LEARNING, IMAGES / "default-learning.png")
+        print("wrote docs/images/default-learning.png", file=sys.stderr)
         tiny = scratch / "tiny"
         tiny.mkdir()
         handout(pdf_of("stripes", "tiny", "en", None, scratch), IMAGES / "tiny-handout.png", tiny)

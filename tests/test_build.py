@@ -3,8 +3,10 @@ the NumPy engine in every formula cell; cached values equal the engine; names fo
 
 from __future__ import annotations
 
+import html
 import zipfile
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import openpyxl
@@ -16,7 +18,7 @@ from hypothesis import strategies as st
 from PIL import Image
 from workbooks import Book, assert_recalculated_equals_cached, recalculated
 
-from xlcnn import build_workbook, forward, list_templates, load_image, load_model
+from xlcnn import build_workbook, forward, list_templates, load_image, load_model, modify_model
 from xlcnn.errors import ModelError
 from xlcnn.model.spec import Model
 from xlcnn.model.templates import check_shapes
@@ -314,23 +316,44 @@ def test_a_probability_that_underflows_gives_an_error_loss_everywhere(soffice: s
 ALLOWED_FUNCTIONS = {"SUMPRODUCT", "SUM", "MAX", "MIN", "ABS", "EXP", "LN", "INDEX", "MATCH", "IF", "AND", "OR", "INT"}
 
 
-def test_formulas_use_only_functions_every_spreadsheet_has(tmp_path: Path) -> None:
-    """The function subset of docs/architecture.md, no array formulas, MATCH always exact, and the spreadsheets'
-    length limit."""
+# Architectures that take every path of the emitters: strides, paddings wider than the kernel, overlapping and
+# gapped pools, one and two blocks, one filter (single-cell lookups).
+ODD_ARCHITECTURES = [
+    ("tiny", {"size": 13, "filters": 1, "kernel": 4, "stride": 3, "padding": 3, "pool": 1}),
+    ("default", {"size": (20, 30), "filters": (3, 5), "kernel": (5, 2), "stride": (2, 1), "padding": (2, 0)}),
+    ("default", {"size": 17, "pool": (3, 1), "kernel": 1, "padding": 0}),
+]
+
+
+def assert_only_our_functions(out: Path) -> None:
+    """The function subset of docs/architecture.md (``xlcnn.book.sheet.OUR_FUNCTIONS``, which FormulaSheet trusts
+    the emitters to keep to), no array formulas, MATCH always exact, and the spreadsheets' length limit."""
     import re
 
+    with zipfile.ZipFile(out) as z:
+        xml = "".join(z.read(n).decode() for n in z.namelist() if n.startswith("xl/worksheets/sheet"))
+    formulas = [html.unescape(f) for f in re.findall(r"<f>(.*?)</f>", xml)]
+    assert formulas and "t=\"array\"" not in xml
+    assert max(map(len, formulas)) <= 8192
+    text = [re.sub(r'"[^"]*"', '""', f) for f in formulas]  # string literals are not calls
+    used = {m for f in text for m in re.findall(r"([A-Za-z_][A-Za-z0-9_.]*)\(", f)}
+    assert used <= ALLOWED_FUNCTIONS, used - ALLOWED_FUNCTIONS
+    assert all(f.count("MATCH(") == f.count(",0)") for f in text if "MATCH(" in f)
+
+
+@pytest.mark.parametrize(("model", "options"), ODD_ARCHITECTURES)
+def test_odd_architectures_use_only_functions_every_spreadsheet_has(tmp_path: Path, model: str,
+                                                                     options: dict[str, Any]) -> None:
+    out = tmp_path / "odd.xlsx"
+    build_workbook(picture(tmp_path / "picture.png"), out, model=modify_model(load_model(model), **options))
+    assert_only_our_functions(out)
+
+
+def test_formulas_use_only_functions_every_spreadsheet_has(tmp_path: Path) -> None:
     for name in list_templates():
         out = tmp_path / f"{name}.xlsx"
         build_workbook(picture(tmp_path / "picture.png"), out, model=name)
-        with zipfile.ZipFile(out) as z:
-            xml = "".join(z.read(n).decode() for n in z.namelist() if n.startswith("xl/worksheets/sheet"))
-        formulas = re.findall(r"<f>(.*?)</f>", xml)
-        assert formulas and "t=\"array\"" not in xml
-        assert max(map(len, formulas)) <= 8192
-        text = [re.sub(r'"[^"]*"', '""', f) for f in formulas]  # string literals are not calls
-        used = {m for f in text for m in re.findall(r"([A-Z][A-Z0-9.]*)\(", f)}
-        assert used <= ALLOWED_FUNCTIONS, used - ALLOWED_FUNCTIONS
-        assert all(f.count("MATCH(") == f.count(",0)") for f in text if "MATCH(" in f)
+        assert_only_our_functions(out)
 
 
 def test_a_model_made_in_code_is_checked_like_a_template(tmp_path: Path) -> None:

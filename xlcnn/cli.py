@@ -166,7 +166,7 @@ def build_command(image: Path, output: Path | None, model_name: str, label: str 
         find_soffice()  # say LibreOffice is missing before building, not after
     out = output if output is not None else Path(image.stem + ".xlsx")
     net = modify_model(load_model(model_name), size=size, filters=filters, kernel=kernel, stride=stride,
-                       padding=padding, pool=pool, seed=seed)
+                       padding=padding, pool=pool, seed=seed, learn=not no_learn)
     result = build_workbook(image, out, model=net, label=label, fit=fit, lang=lang, worked=worked, learn=not no_learn,
                             learning_rate=DEFAULT_LEARNING_RATE if learning_rate is None else learning_rate)
     for warning in result.warnings:

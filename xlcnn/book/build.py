@@ -13,6 +13,7 @@ import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -167,11 +168,13 @@ def modify_model(
     padding: modify.PerBlock | None = None,
     pool: modify.PerBlock | None = None,
     seed: int = 0,
+    learn: bool = True,
 ) -> Model:
     """``model`` reshaped for a workbook (see ``xlcnn.model.modify.modify_model``), refusing with a
-    ``LimitError``, before any weights are made, an architecture whose workbook would not fit a spreadsheet."""
+    ``LimitError``, before any weights are made, an architecture whose workbook — with the learning layer, if
+    ``learn`` — would not fit a spreadsheet."""
     return modify.modify_model(model, size=size, filters=filters, kernel=kernel, stride=stride, padding=padding,
-                               pool=pool, seed=seed, check=check_architecture)
+                               pool=pool, seed=seed, check=partial(check_architecture, learn=learn))
 
 
 def plan_for(model: Model, learn: bool = True) -> Layout:
@@ -191,9 +194,9 @@ def _learning(model: Model, fitted: np.ndarray, trace: Trace, rate: float, image
     return learned
 
 
-def check_architecture(arch: Architecture) -> None:
+def check_architecture(arch: Architecture, learn: bool = True) -> None:
     """Refuse (``LimitError``) an architecture whose workbook would exceed a spreadsheet limit."""
-    limits.check_architecture(plan_layout(arch, teaching=True, patches=SHOWN_PATCHES, learning=True))  # the most
+    limits.check_architecture(plan_layout(arch, teaching=True, patches=SHOWN_PATCHES, learning=learn))  # the most
 
 
 def check_worked(choice: tuple[int, int, int], model: Model) -> tuple[int, int, int]:

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from xlsxwriter.format import Format
 from xlsxwriter.utility import xl_rowcol_to_cell_fast
 from xlsxwriter.workbook import Workbook
-from xlsxwriter.worksheet import CellFormulaTuple, Worksheet
+from xlsxwriter.worksheet import CellFormulaTuple, CellNumberTuple, Worksheet
 
 from xlcnn.book.layout import HEADER_ROWS, LEFT, TITLE, Grid, Layout, SheetPlan
 from xlcnn.book.styles import GRID_CELL_PX, GRID_COLUMN_WIDTH, GRID_ROW_HEIGHT, Styles
@@ -58,7 +58,8 @@ class CellSink(Protocol):
 Emit = Callable[[CellSink, int], None]
 
 # The only functions xlcnn's formulas use (docs/architecture.md: they work alike in Excel 2010+, LibreOffice and
-# Google Sheets). A formula calling anything else goes through XlsxWriter's full rewriting.
+# Google Sheets). tests/test_build.py checks the formulas of every template and of random architectures against
+# this list; a formula given to XlsxWriter's own write path (an A1 reference, an array) is rewritten as usual.
 OUR_FUNCTIONS = ("SUMPRODUCT", "SUM", "MAX", "MIN", "ABS", "EXP", "LN", "INDEX", "MATCH", "IF", "AND", "OR", "INT")
 _OTHER_FUNCTION = re.compile(r"(?<![A-Za-z0-9_.])(?!(?:" + "|".join(OUR_FUNCTIONS) + r")\()[A-Za-z_][A-Za-z0-9_.]*\(")
 
@@ -70,17 +71,17 @@ class FormulaSheet(Worksheet):  # type: ignore[misc]  # XlsxWriter ships no type
     XlsxWriter runs about 30 regular-expression substitutions on every formula to prefix functions newer
     than Excel 2007 (``_xlfn.XLOOKUP`` …), and another search for dynamic-array functions. None applies to the
     functions above, and for the default workbook's 48,000 formulas they are most of the build time; so is its
-    general cell writer, which works out every cell's type and escapes it through regular expressions. A
-    formula that calls only our functions, with a format and a number for its value, takes the short way here.
-    The output is byte-for-byte the same (tests/test_build.py checks it against the stock worksheet).
+    general cell writer, which works out every cell's type and escapes it through regular expressions. The
+    emitters' formulas call only those functions (a test checks them), so they take the short way here, as do
+    their numbers. The output is byte-for-byte the same (tests/test_build.py checks it against the stock
+    worksheet).
     """
 
     formulas = 0  # how many formula cells this sheet holds
 
     def write_formula(self, row: int, col: int, formula: str, cell_format: Any = None, value: Any = 0) -> Any:
         self.formulas += 1
-        if (formula.startswith("{") or _OTHER_FUNCTION.search(formula) or not isinstance(row, int)
-                or self._check_dimensions(row, col)):
+        if not isinstance(row, int) or formula.startswith("{") or self._check_dimensions(row, col):
             return super().write_formula(row, col, formula, cell_format, value)  # its checks, warnings and rewriting
         if self.constant_memory and row > self.previous_row:
             self._write_single_row(row)
@@ -93,8 +94,14 @@ class FormulaSheet(Worksheet):  # type: ignore[misc]  # XlsxWriter ships no type
         return formula[1:] if formula.startswith("=") else formula
 
     def _write_cell(self, row: int, col: int, cell: Any) -> None:
-        """A formula cell with a format and a number, as XlsxWriter writes it; any other cell, by XlsxWriter."""
-        if type(cell) is not CellFormulaTuple or cell.format is None or type(cell.value) is not float:
+        """A formula or number cell with a format (and a number for a formula's value), as XlsxWriter writes it;
+        any other cell, by XlsxWriter."""
+        kind = type(cell)
+        if kind is CellNumberTuple and cell.format is not None:
+            self.fh.write(f'<c r="{xl_rowcol_to_cell_fast(row, col)}" s="{cell.format._get_xf_index()}">'
+                          f"<v>{cell.number:.16G}</v></c>")
+            return
+        if kind is not CellFormulaTuple or cell.format is None or type(cell.value) is not float:
             super()._write_cell(row, col, cell)
             return
         formula = cell.formula

@@ -326,6 +326,7 @@ class SheetCells:
     formulas: frozenset[Pos]
     styles: dict[Pos, int] = field(default_factory=dict)
     display: SheetDisplay = SheetDisplay()
+    cached: dict[Pos, Any] = field(default_factory=dict)  # with the formulas: the value stored with each one
 
 
 @dataclass(frozen=True, eq=False)
@@ -355,6 +356,7 @@ class _SheetReader:
         self.cells: dict[Pos, Any] = {}
         self.formulas: set[Pos] = set()
         self.styles: dict[Pos, int] = {}
+        self.cached: dict[Pos, Any] = {}
         self.shared: dict[str, Translator] = {}
         self.row = self.col = 0
         self.default_height: float | None = None
@@ -376,7 +378,7 @@ class _SheetReader:
         except ParseError as exc:
             raise ContentError(f"not a valid .xlsx workbook ({where} is not well-formed XML: {exc})") from None
         display = SheetDisplay() if self.data_only else self._display()
-        return SheetCells(self.cells, frozenset(self.formulas), self.styles, display)
+        return SheetCells(self.cells, frozenset(self.formulas), self.styles, display, self.cached)
 
     def _display(self) -> SheetDisplay:
         hidden_by_default = self.default_width == 0
@@ -479,6 +481,8 @@ class _SheetReader:
         formula = el.find(_FORMULA)
         value = self._value(el, pos, formula is not None)  # a formula's cached value is checked all the same
         if formula is not None and not self.data_only:
+            if value is not None:
+                self.cached[pos] = value  # what previews show: compared without reading the file twice
             value = self._formula(formula, pos)
             self.formulas.add(pos)
             self.styles[pos] = self._style(el.get("s"), pos)

@@ -51,7 +51,7 @@ from xlcnn.check.cells import Box, ContentError, Pos, cell_ref
 from xlcnn.check.libreoffice import DEFAULT_TIMEOUT
 from xlcnn.check.readback import ReadBack, read_back
 from xlcnn.check.recalc import DEFAULT_ENGINE, Engine, engine
-from xlcnn.check.sheets import Look, Rule, SheetCells, View, load_view, open_workbook, read_view
+from xlcnn.check.sheets import Look, Rule, SheetCells, View, load_view, open_workbook
 from xlcnn.errors import Spelling, SpreadsheetEngineError, WorkbookError, as_parameter
 from xlcnn.nn.engine import Trace, first_overflow, forward
 from xlcnn.nn.learning import Learning, learn, learning_overflow
@@ -479,10 +479,10 @@ def compare(expected: Mapping[str, Mapping[Pos, Any]], book: View, recalc: View,
                 bad_cells.append(BadCell(cell_ref(sheet, *pos), "not a formula", _plain(want),
                                          _plain(formulas.cells.get(pos))))
                 continue
-            found = formulas.cells.get(pos)
-            if _normal(found) != _normal(texts[sheet][pos]):
+            found, written = formulas.cells.get(pos), texts[sheet][pos]
+            if found != written and _normal(found) != _normal(written):  # as written, or as a spreadsheet re-saved it
                 bad += 1
-                bad_cells.append(BadCell(cell_ref(sheet, *pos), "formula changed", texts[sheet][pos], str(found)))
+                bad_cells.append(BadCell(cell_ref(sheet, *pos), "formula changed", written, str(found)))
                 continue
             if _is_number(want) and _is_number(got) and math.isfinite(want):
                 diff = abs(got - want)
@@ -501,11 +501,12 @@ def compare(expected: Mapping[str, Mapping[Pos, Any]], book: View, recalc: View,
     return tuple(stages), tuple(bad_cells[:MAX_LISTED])
 
 
-def compare_cache(expected: Mapping[str, Mapping[Pos, Any]], cached: View) -> CacheResult:
+def compare_cache(expected: Mapping[str, Mapping[Pos, Any]], book: View) -> CacheResult:
+    """The values stored with the formulas of ``book`` (read with its formulas) against the expected ones."""
     stale = missing = cells = 0
     first: list[BadCell] = []
     for sheet, wanted in expected.items():
-        values = cached.sheets[sheet].cells
+        values = book.sheets[sheet].cached
         for pos in sorted(wanted):
             cells += 1
             want, got = wanted[pos], values.get(pos)
@@ -576,7 +577,7 @@ def verify_workbook(path: str | os.PathLike[str], timeout: float = DEFAULT_TIMEO
                                                 Path(recalculated) if recalculated is not None else None)
     stages, first_bad = compare(expected.values, book, recalc, expected.formulas,
                                 DisplayCheck(book, expected.num_formats))
-    cache = compare_cache(expected.values, read_view(book_path, data_only=True)) if check_cache else CacheResult(
+    cache = compare_cache(expected.values, book) if check_cache else CacheResult(
         False, 0, 0, 0, ())
     return VerifyReport(book_path, stages, first_bad, cache, trace.predicted_label, float(trace.probs.max()),
                         trace.true_label, trace.loss, time.monotonic() - started, recalc_seconds,

@@ -16,10 +16,10 @@ from functools import partial
 import numpy as np
 from xlsxwriter.worksheet import Worksheet
 
-from xlcnn.book.layout import CellRefs, Holds, Layout, SheetKind, SheetPlan, back_sheet
+from xlcnn.book.layout import GAP, HEADER_ROWS, LEFT, CellRefs, Grid, Holds, Layout, SheetKind, SheetPlan, back_sheet
 from xlcnn.book.sheet import BuildContext, SheetContent, grid_sheet_with_scale, stage_header
 from xlcnn.book.stage import Repeat, Stage
-from xlcnn.book.styles import GRADIENT_FORMAT, activation_limit, diverging_scale
+from xlcnn.book.styles import GRADIENT_FORMAT, activation_limit, diverging_scale, number_format
 from xlcnn.model import names
 from xlcnn.model.spec import Architecture, Block
 from xlcnn.nn.layers import conv, relu
@@ -59,6 +59,48 @@ def spread_source(arch: Architecture, k: int, f: int) -> str:
     return names.grad(names.conv_out(k, f)) if arch.blocks[k - 1].conv.stride == 1 else spread_key(k, f)
 
 
+def plan_flipped(layout: Layout, sheet: SheetPlan, k: int) -> int:
+    """Conv k's filters turned 180°, on the sheet that convolves with them: a band per input channel c of conv k
+    (the map being computed), its F kernels (f, c) side by side; → the first row below them."""
+    block = layout.arch.blocks[k - 1]
+    kernel = block.conv.kernel
+    y = HEADER_ROWS
+    for c in range(1, block.in_shape[0] + 1):
+        x = LEFT
+        for f in range(1, block.conv.filters + 1):
+            layout.add_grid(sheet, Grid(flip_key(k, f, c), sheet.name, y + 2, x, kernel, kernel, named=False,
+                                        holds=Holds.FORMULAS))
+            x += kernel + GAP
+        y += 2 + kernel + GAP
+    return y
+
+
+def emit_flipped(content: SheetContent, ctx: BuildContext, k: int, channel_names: list[str]) -> None:
+    """Each flipped kernel: ``=`` the weight at the opposite place of Filters k's kernel (f, c)."""
+    lay, t, st = ctx.layout, ctx.texts, ctx.styles
+    block = ctx.model.arch.blocks[k - 1]
+    w = ctx.model.weights.conv_w[k - 1]
+    fmt = st.grid(number_format(w))
+    for c in range(1, block.in_shape[0] + 1):
+        first = lay.grid(flip_key(k, 1, c))
+        content.text(first.title_row - 1, first.left, t("back_conv.flipped_band", k=k, c=channel_names[c - 1]),
+                     st.subtitle)
+        for f in range(1, block.conv.filters + 1):
+            grid = lay.grid(flip_key(k, f, c))
+            content.grid_title(grid, t("back_conv.flipped_title", f=f), st.grid_title)
+            weights = lay.cells(names.conv_w(k, f, c), grid.sheet)
+            content.grid_formulas(grid, partial(_flip, weights, block.conv.kernel), np.flip(w[f - 1, c - 1]), fmt)
+
+
+def flipped_grids(plan: SheetPlan) -> list[Grid]:
+    return [g for g in plan.grids if g.key.startswith("flip_")]
+
+
+def _flip(weights: CellRefs, kernel: int, a: int, b: int) -> str:
+    """Cell (a, b) of a kernel turned 180° is the weight at (kernel − 1 − a, kernel − 1 − b)."""
+    return f"={weights.ref(kernel - 1 - a, kernel - 1 - b)}"
+
+
 class InputGrads:
     """∂L/∂ what conv k read, channel c: ``=(Σ_f SUMPRODUCT(window of ∂L/∂conv map f, kernel (f, c) turned
     180°))·scale``, windows one cell apart, starting ``kernel − 1 − padding`` cells before the map (the input
@@ -74,11 +116,11 @@ class InputGrads:
                         for f in range(1, block.conv.filters + 1)]
         self.scale = ""
         if k == 1 and names.INPUT_SCALE in layout.grids:
-            self.scale = layout.ref(names.INPUT_SCALE, 0, 0, from_sheet=sheet, absolute=True)
+            self.scale = layout.ref(names.INPUT_SCALE, 0, 0, from_sheet=sheet)
 
     def for_channel(self, c: int) -> Callable[[int, int], str]:
-        flipped = [self.layout.ref(flip_key(self.k, f, c), 0, 0, self.last, self.last, from_sheet=self.sheet,
-                                   absolute=True) for f in range(1, len(self.windows) + 1)]
+        flipped = [self.layout.ref(flip_key(self.k, f, c), 0, 0, self.last, self.last, from_sheet=self.sheet)
+                   for f in range(1, len(self.windows) + 1)]
         windows, scale = self.windows, self.scale
 
         def formula(i: int, j: int) -> str:

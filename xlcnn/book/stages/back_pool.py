@@ -6,11 +6,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from xlcnn.book.layout import Layout, SheetKind, SheetPlan, back_sheet
-from xlcnn.book.sheet import BuildContext, SheetContent, grid_sheet_with_scale, stage_header
+from xlsxwriter.worksheet import Worksheet
+
+from xlcnn.book.layout import HEADER_ROWS, Layout, SheetKind, SheetPlan, back_sheet
+from xlcnn.book.sheet import BuildContext, SheetContent, setup_grid_sheet, stage_header
 from xlcnn.book.stage import Repeat, Stage
-from xlcnn.book.stages.back_conv import InputGrads
-from xlcnn.book.styles import GRADIENT_FORMAT, activation_limit, diverging_scale
+from xlcnn.book.stages.back_conv import InputGrads, emit_flipped, flipped_grids, plan_flipped
+from xlcnn.book.styles import GRADIENT_FORMAT, activation_limit, diverging_scale, symmetric_limit
 from xlcnn.model import names
 from xlcnn.nn.layers import flatten
 
@@ -43,19 +45,31 @@ def back_pool_sheet(ctx: BuildContext, plan: SheetPlan) -> SheetContent:
     ])
     fmt = st.grid(GRADIENT_FORMAT)
     sent_back = None if last else InputGrads(lay, k + 1, name)
+    if not last:
+        emit_flipped(content, ctx, k + 1, [t("back_pool.flipped_for", k=k, f=f) for f in range(1, c + 1)])
     for f in range(1, c + 1):
         grid = lay.grid(names.grad(names.pool_out(k, f)))
         content.grid_title(grid, t("back_pool.map", k=k, f=f, h=h, w=w), st.grid_title)
         formula = _unflatten(ctx, f, name) if sent_back is None else sent_back.for_channel(f)
         content.grid_formulas(grid, formula, grads[f - 1], fmt)
-    grid_sheet_with_scale(content, ctx, plan, diverging_scale, plan.grids, limit)
+    maps = [g for g in plan.grids if g not in flipped_grids(plan)]
+
+    def setup(ws: Worksheet) -> None:
+        setup_grid_sheet(ws, ctx, plan)
+        diverging_scale(ws, maps, limit)
+        if not last:
+            diverging_scale(ws, flipped_grids(plan), symmetric_limit(ctx.model.weights.conv_w[k]))
+
+    content.on_setup(setup)
     return content
 
 
 def plan(layout: Layout, k: int) -> None:
     filters, rows, cols = layout.arch.blocks[k - 1].pool_shape
     sheet = layout.add_sheet(back_sheet("pool", k), KIND, k)
-    layout.add_maps(sheet, [names.grad(names.pool_out(k, f)) for f in range(1, filters + 1)], rows, cols, 0)
+    top = plan_flipped(layout, sheet, k + 1) if k < len(layout.arch.blocks) else HEADER_ROWS
+    layout.add_maps(sheet, [names.grad(names.pool_out(k, f)) for f in range(1, filters + 1)], rows, cols, 0,
+                    top=top)
 
 
 STAGE = Stage(KIND, plan, back_pool_sheet, Repeat.PER_BLOCK_BACKWARD, learning=True)

@@ -2,7 +2,9 @@
 that won it (its maximum; the first in row-major order on a tie, as PyTorch does), the other cells get 0, and
 a cell in several overlapping windows adds up what each sends it.
 
-First, per map, which cell won each window (``=IF(a=max,1,IF(b=max,2,…))``, counted in reading order); then
+First, per map, which cell won each window (``=IF(a>=max−1E-12·|max|,1,IF(b>=…,2,…))``, counted in reading order:
+the first cell within a hair of the maximum, since spreadsheets call numbers one unit in the last place apart
+equal); then
 ∂L/∂ the ReLU map, ``=IF(winner=this cell's place,∂L/∂pooled,0)`` summed over the windows that hold the cell.
 """
 
@@ -17,7 +19,7 @@ from xlsxwriter.worksheet import Worksheet
 from xlcnn.book.layout import CellRefs, Layout, SheetKind, SheetPlan, back_sheet
 from xlcnn.book.sheet import BuildContext, Emit, SheetContent, setup_grid_sheet, stage_header
 from xlcnn.book.stage import Repeat, Stage
-from xlcnn.book.styles import GRADIENT_FORMAT, activation_limit, diverging_scale, sequential_scale
+from xlcnn.book.styles import GRADIENT_FORMAT, activation_limit, diverging_scale
 from xlcnn.model import names
 from xlcnn.model.spec import Block
 from xlcnn.nn.layers import pool
@@ -55,7 +57,7 @@ def back_relu_sheet(ctx: BuildContext, plan: SheetPlan) -> SheetContent:
         t("back_relu.what", size=spec.size), t("back_relu.formula"),
         t("back_relu.winners", n=spec.size * spec.size), t("legend.gradient", limit=f"{limit:.3g}"),
     ])
-    grid_fmt, winner_fmt = st.grid(GRADIENT_FORMAT), st.grid("0")
+    grid_fmt, winner_fmt = st.grid(GRADIENT_FORMAT), st.grid("0")  # a winner is a place, not an amount: no colour
     for f in range(1, c + 1):
         won = lay.grid(winner_key(k, f))
         relu_cells, pooled = lay.cells(names.relu_out(k, f), name), lay.cells(names.pool_out(k, f), name)
@@ -67,7 +69,6 @@ def back_relu_sheet(ctx: BuildContext, plan: SheetPlan) -> SheetContent:
 
     def setup(ws: Worksheet) -> None:
         setup_grid_sheet(ws, ctx, plan)
-        sequential_scale(ws, [lay.grid(winner_key(k, f)) for f in range(1, c + 1)], spec.size * spec.size)
         diverging_scale(ws, [lay.grid(names.grad(names.relu_out(k, f))) for f in range(1, c + 1)], limit)
 
     content.on_setup(setup)

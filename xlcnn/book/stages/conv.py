@@ -36,26 +36,26 @@ class ConvFormulas:
     """
 
     def __init__(self, layout: Layout, k: int, sheet: str | None = None, inputs: list[str] | None = None,
-                 key: Callable[[str], str] = str) -> None:
+                 key: Callable[[str], str] = str, absolute: bool = True) -> None:
         """The formulas of Conv k; the forward pass after the step passes its own ``sheet``, the grids it reads
-        (``inputs``, by channel) and ``key``, which turns a weight's name into the name of the grid that holds
-        the weight to use (``names.step``)."""
+        (``inputs``, by channel), ``key``, which turns a weight's name into the name of the grid that holds
+        the weight to use (``names.step``), and ``absolute=False`` for shorter references to the weights."""
         arch = layout.arch
         block = arch.blocks[k - 1]
         conv, (_, oh, ow) = block.conv, block.conv_shape
-        self.k, self.layout, self.last, self.key = k, layout, conv.kernel - 1, key
+        self.k, self.layout, self.last, self.key, self.absolute = k, layout, conv.kernel - 1, key, absolute
         self.sheet = conv_sheet_name(k) if sheet is None else sheet
         self.windows = [layout.windows(grid, oh, ow, conv.kernel, conv.stride, conv.padding, self.sheet)
                         for grid in (input_keys(arch, k) if inputs is None else inputs)]
         self.scale = ""
         if k == 1 and names.INPUT_SCALE in layout.grids:
-            self.scale = layout.ref(names.INPUT_SCALE, 0, 0, from_sheet=self.sheet, absolute=True)
+            self.scale = layout.ref(names.INPUT_SCALE, 0, 0, from_sheet=self.sheet, absolute=absolute)
 
     def for_filter(self, f: int) -> Callable[[int, int], str]:
         ref, key = self.layout.ref, self.key
         kernels = [ref(key(names.conv_w(self.k, f, c)), 0, 0, self.last, self.last, from_sheet=self.sheet,
-                       absolute=True) for c in range(1, len(self.windows) + 1)]
-        bias = ref(key(names.conv_b(self.k, f)), 0, 0, from_sheet=self.sheet, absolute=True)
+                       absolute=self.absolute) for c in range(1, len(self.windows) + 1)]
+        bias = ref(key(names.conv_b(self.k, f)), 0, 0, from_sheet=self.sheet, absolute=self.absolute)
         scale, windows = self.scale, self.windows
 
         def formula(i: int, j: int) -> str:

@@ -1,9 +1,8 @@
 """The Saliency sheet: which pixels the loss cares about most — per pixel, the largest of its three channels'
 ``|∂L/∂pixel|`` (``=MAX(ABS(r),ABS(g),ABS(b))`` of the Back input sheet's cells).
 
-Beside the numbers, the same heatmap under the picture: a copy of the grid whose digits are hidden, with the
-picture laid over it, half transparent. The heatmap is live (a conditional colour scale); the picture is the
-one the workbook was built from.
+The picture lies over the grid, in grey and half transparent, so that the heatmap shows where on it the loss
+looks. The heatmap is live (a conditional colour scale); the picture is the one the workbook was built from.
 """
 
 from __future__ import annotations
@@ -22,7 +21,6 @@ from xlcnn.model import names
 from xlcnn.nn import learning
 
 KIND = SheetKind("saliency")
-OVERLAY = "saliency_overlay"
 HIDDEN = ";;;"  # a number format that shows nothing: the picture lies over these cells
 PICTURE_ALPHA = 120  # of 255: the heatmap shows through the picture
 
@@ -60,17 +58,15 @@ def saliency_sheet(ctx: BuildContext, plan: SheetPlan) -> SheetContent:
         t("saliency.what"), t("saliency.formula"), t("saliency.how"), t("legend.saliency", limit=f"{limit:.3g}"),
     ])
     grads = [lay.cells(key, name) for key in names.GRAD_INPUT]
-    grid, over = lay.grid(names.SALIENCY), lay.grid(OVERLAY)
+    grid = lay.grid(names.SALIENCY)
     content.grid_title(grid, t("saliency.map", h=spec.height, w=spec.width), st.grid_title)
     content.grid_formulas(grid, lambda i, j: learning.saliency_formula(*(g.ref(i, j) for g in grads)), values,
                           st.grid(GRADIENT_FORMAT))
-    content.grid_title(over, t("saliency.over"), st.grid_title)
-    content.grid_formulas(over, lambda i, j: f"={grid.cell(i, j)}", values, st.grid(HIDDEN))
 
     def setup(ws: Worksheet) -> None:
         setup_grid_sheet(ws, ctx, plan)
-        sequential_scale(ws, [grid, over], limit)
-        lay_picture_over(ws, ctx, over, t("saliency.over"))
+        sequential_scale(ws, [grid], limit)
+        lay_picture_over(ws, ctx, grid, t("saliency.over"))
 
     content.on_setup(setup)
     return content
@@ -79,7 +75,7 @@ def saliency_sheet(ctx: BuildContext, plan: SheetPlan) -> SheetContent:
 def plan(layout: Layout, k: int) -> None:
     spec = layout.arch.input
     sheet = layout.add_sheet(SALIENCY, KIND)
-    layout.add_maps(sheet, [names.SALIENCY, OVERLAY], spec.height, spec.width, 0)
+    layout.add_maps(sheet, [names.SALIENCY], spec.height, spec.width, 0)
 
 
 STAGE = Stage(KIND, plan, saliency_sheet, learning=True)

@@ -28,7 +28,7 @@ def step_dense_sheet(ctx: BuildContext, plan: SheetPlan) -> SheetContent:
     limit = symmetric_limit(step.dense_w, step.dense_b)
     content = SheetContent()
     stage_header(content, ctx, t("step_dense.title"), [
-        t("step_dense.what"), t("step_filters.formula"), t("step_dense.paste"),
+        t("step_dense.what"), t("step_dense.formula"), t("step_dense.paste"),
         t("legend.diverging", limit=f"{limit:.3g}"),
     ])
     content.text(labels.top, LEFT, t("dense.class"), st.label)

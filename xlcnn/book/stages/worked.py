@@ -160,12 +160,18 @@ def worked_sheet(ctx: BuildContext, plan: SheetPlan) -> SheetContent:
     sums = "+".join(lay.grid(f"worked_sum_{c}").cell(0, 0) for c in range(1, channels + 1))
     scale_ref = lay.ref(names.INPUT_SCALE, 0, 0, from_sheet=name, absolute=True) if scaled else "1"
     origin_rows, origin_cols = lay.grid("worked_origin_rows"), lay.grid("worked_origin_cols")
-    conv_cell = (f"=INDEX({conv_area},INDEX({origin_rows.whole()},{sel_map},1)+{sel_row}-1,"
-                 f"INDEX({origin_cols.whole()},{sel_map},1)+{sel_col}-1)")
+    # With one filter the origin table and the bias column are single cells: Gnumeric's INDEX gives #REF!
+    # into a one-cell range, so those are read directly.
+    one = filters == 1
+    origin_row = origin_rows.cell(0, 0) if one else f"INDEX({origin_rows.whole()},{sel_map},1)"
+    origin_col = origin_cols.cell(0, 0) if one else f"INDEX({origin_cols.whole()},{sel_map},1)"
+    conv_cell = f"=INDEX({conv_area},{origin_row}+{sel_row}-1,{origin_col}+{sel_col}-1)"
+    bias_cell = f"={lay.ref('conv1_b1', 0, 0, from_sheet=name, absolute=True)}" if one else (
+        f"=INDEX({biases},({sel_map}-1)*{row_step}+1,1)")
     rows = [
         (total, f"={sums}", v.total),
         (scaled_, f"={total.cell(0, 0)}*{scale_ref}", v.scaled),
-        (bias, f"=INDEX({biases},({sel_map}-1)*{row_step}+1,1)", v.bias),
+        (bias, bias_cell, v.bias),
         (output, f"={scaled_.cell(0, 0)}+{bias.cell(0, 0)}", v.output),
         (conv, conv_cell, v.conv),
         (diff, f"={output.cell(0, 0)}-{conv.cell(0, 0)}", v.diff),

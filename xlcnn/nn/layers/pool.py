@@ -33,12 +33,21 @@ def backward(dout: np.ndarray, x: np.ndarray, size: int, stride: int) -> np.ndar
     return dx
 
 
+# Two values this close (relative to the window's maximum) tie. Spreadsheets compare numbers one unit in the
+# last place apart as equal (0.1·3 = 0.3·1 there, not in float64), so an exact rule would let the engine and
+# the workbook crown different cells; with this margin both crown the first of the near-equal cells.
+TIE = 1e-12
+TIE_TEXT = "1E-12"
+
+
 def winners(x: np.ndarray, size: int, stride: int) -> np.ndarray:
     """(N, C, Ho, Wo): which cell of each window holds its maximum, counted 1, 2, … in row-major order — the
-    first one when several tie (as PyTorch's ``max_pool2d`` picks)."""
+    first one when several tie (as PyTorch's ``max_pool2d`` picks), within ``TIE`` of the maximum."""
     n, c = x.shape[:2]
     view = windows(x, size, stride)
-    return view.reshape(n, c, view.shape[2], view.shape[3], size * size).argmax(axis=4) + 1
+    cells = view.reshape(n, c, view.shape[2], view.shape[3], size * size)
+    top = cells.max(axis=4, keepdims=True)
+    return (cells >= top - TIE * np.abs(top)).argmax(axis=4) + 1
 
 
 def formula(window: str) -> str:
@@ -47,11 +56,12 @@ def formula(window: str) -> str:
 
 
 def winner_formula(cells: list[str], pooled: str) -> str:
-    """Which cell of a window won: ``=IF(a=m,1,IF(b=m,2,…,n))`` over its cells in row-major order, ``m`` the
-    pooled cell (the window's MAX, so one of them equals it exactly); the first that equals it wins a tie."""
+    """Which cell of a window won: ``=IF(a>=m-1E-12*ABS(m),1,IF(b>=…,2,…,n))`` over its cells in row-major
+    order, ``m`` the pooled cell (the window's MAX): the first within ``TIE`` of the maximum wins."""
+    low = f"{pooled}-{TIE_TEXT}*ABS({pooled})"
     text = str(len(cells))
     for i in range(len(cells) - 2, -1, -1):
-        text = f"IF({cells[i]}={pooled},{i + 1},{text})"
+        text = f"IF({cells[i]}>={low},{i + 1},{text})"
     return "=" + text
 
 
