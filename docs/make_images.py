@@ -36,6 +36,7 @@ PAGES = {
     "default-back-dense.png": ("circle", "default", "en", "square", "Back dense"),
     "default-back-relu2.png": ("circle", "default", "en", "square", "Back ReLU 2"),
     "default-back-filters1.png": ("circle", "default", "en", "square", "Back filters 1"),
+    "default-back-pool1.png": ("circle", "default", "en", "square", "Back pool 1"),
     "default-step.png": ("circle", "default", "en", "square", "Step"),
     "default-why.png": ("circle", "default", "en", "square", "Why this class"),
     "default-saliency.png": ("circle", "default", "en", "square", "Saliency"),
@@ -88,16 +89,27 @@ def handout(pdf: Path, out: Path, scratch: Path) -> None:
     sheet.save(out, optimize=True)
 
 
-def side_by_side(names: tuple[str, ...], out: Path) -> None:
-    """Pages, each scaled to the same height, in one row on grey."""
-    pages = [Image.open(IMAGES / name) for name in names]
-    height = min(p.height for p in pages)
-    pages = [p.resize((p.width * height // p.height, height), Image.Resampling.LANCZOS) for p in pages]
-    sheet = Image.new("RGB", (sum(p.width + 8 for p in pages) + 8, height + 16), (200, 200, 200))
-    x = 8
-    for page in pages:
-        sheet.paste(page, (x, 8))
-        x += page.width + 8
+def side_by_side(names: tuple[str, ...], out: Path, per_row: int = 2) -> None:
+    """Pages in rows of ``per_row`` on grey, each row's pages scaled to one height and the rows to one width."""
+    pages = [Image.open(IMAGES / name).convert("RGB") for name in names]
+    rows = []
+    for i in range(0, len(pages), per_row):
+        chunk = pages[i:i + per_row]
+        height = min(p.height for p in chunk)
+        chunk = [p.resize((p.width * height // p.height, height), Image.Resampling.LANCZOS) for p in chunk]
+        row = Image.new("RGB", (sum(p.width + 8 for p in chunk) - 8, height), (200, 200, 200))
+        x = 0
+        for page in chunk:
+            row.paste(page, (x, 0))
+            x += page.width + 8
+        rows.append(row)
+    width = min(r.width for r in rows)
+    rows = [r.resize((width, r.height * width // r.width), Image.Resampling.LANCZOS) for r in rows]
+    sheet = Image.new("RGB", (width + 16, sum(r.height + 8 for r in rows) + 8), (200, 200, 200))
+    y = 8
+    for row in rows:
+        sheet.paste(row, (8, y))
+        y += row.height + 8
     sheet.save(out, optimize=True)
 
 

@@ -428,7 +428,7 @@ OPTION_CASES = [
     (["--size", "512", "--filters", "64", "--pool", "1", "--model", "tiny"],
      f"the workbook's Dense sheet would need 16,777,228 rows; spreadsheets hold 1,048,576 ({ADVICE})"),
     (["--size", "500", "--filters", "64"],
-     "the workbook would have 140,645,578 cells (129,295,451 of them formulas); xlcnn writes at most 5,000,000, "
+     "the workbook would have 140,645,554 cells (129,295,451 of them formulas); xlcnn writes at most 5,000,000, "
      f"beyond which Excel and LibreOffice take minutes and gigabytes to open a file ({ADVICE})"),
     (["--label", "nope", "--model", "tiny"],
      f"--label 'nope' is not a class of model 'tiny' (one of: {TINY_CLASSES})"),

@@ -57,13 +57,15 @@ def far_worked_cell(model: Model) -> tuple[int, int, int]:
 
 def workbooks(folder: Path) -> list[Path]:
     """Every template on every sample image; then per template a perturbed copy on random pixels with the
-    last class as the true label and another worked-example cell."""
+    last class as the true label and another worked-example cell. The learning layer (three times the forward
+    pass's formulas) is in the first sample's workbook and the perturbed copy of each template; the other samples
+    check the forward pass on more pictures."""
     out = []
     for name in list_templates():
         model = load_model(name)
-        for image in SAMPLES:
+        for i, image in enumerate(SAMPLES):
             path = folder / f"{name}-{image.stem}.xlsx"
-            build_workbook(image, path, model=model)
+            build_workbook(image, path, model=model, learn=i == 0)
             out.append(path)
         changed = perturbed(model, seed=len(out))
         path = folder / f"{name}-perturbed.xlsx"

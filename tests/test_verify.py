@@ -143,13 +143,16 @@ def test_build_with_verify_checks_a_fresh_workbook(soffice: str, tmp_path: Path)
     assert result.exit_code == 0, result.output
     lines = result.output.splitlines()
     assert lines[0].startswith(f"Wrote {out}: ")
-    assert lines[1].startswith(f"Checked {out} against the NumPy engine (recalculated by LibreOffice in ")
-    assert re.match(r"stage +cells +max abs diff +max rel diff +verdict$", lines[3])
-    table = {line.split("  ")[0]: line.split()[-1] for line in lines[4:] if line and "  " in line}
-    for stage in ("Conv 1", "ReLU 1", "Pool 1", "Flatten", "Dense", "Softmax", "Loss", "Guide", "all stages"):
+    assert re.fullmatch(r"One step of gradient descent \(learning rate 0\.003\): loss [\d.]+ → [\d.]+\.", lines[1])
+    assert lines[2].startswith(f"Checked {out} against the NumPy engine (recalculated by LibreOffice in ")
+    assert re.match(r"stage +cells +max abs diff +max rel diff +verdict$", lines[4])
+    table = {line.split("  ")[0]: line.split()[-1] for line in lines[5:] if line and "  " in line}
+    for stage in ("Conv 1", "ReLU 1", "Pool 1", "Flatten", "Dense", "Softmax", "Loss", "Back dense", "Back pool 1",
+                  "Back ReLU 1", "Back conv 1", "Back filters 1", "Back input", "Step", "Step conv 1", "Step pool 1",
+                  "Step dense", "Why this class", "Saliency", "Grad-CAM", "Guide", "all stages"):
         assert table[stage] == "ok", stage
     assert "Cached values (what Protected View and previews show): all " in result.output
-    assert re.search(r"^All \d+ formula cells match the NumPy engine\.$", result.output, re.M)
+    assert re.search(r"^All [\d,]+ formula cells match the NumPy engine\.$", result.output, re.M)
 
 
 @pytest.mark.libreoffice
@@ -315,7 +318,7 @@ def test_cli_names_the_first_bad_cell_and_exits_1(soffice: str, tiny: Path, tmp_
     assert result.exit_code == 1
     cell = qualified(relu_sheet, relu_ref)
     assert re.search(r"^ReLU 1 +72 +.* MISMATCH$", result.output, re.M)
-    assert re.search(rf"^\d+ of \d+ formula cells do not match the NumPy engine\. First:\n  {re.escape(cell)}: "
+    assert re.search(rf"^[\d,]+ of [\d,]+ formula cells do not match the NumPy engine\. First:\n  {re.escape(cell)}: "
                      rf"holds =-1000 where xlcnn writes =MAX\(0,", result.output, re.M)
     last = result.output.splitlines()[-1]
     assert last.startswith(f"Error: {broken}: ") and f"(first: {cell}: holds =-1000 where xlcnn writes " in last

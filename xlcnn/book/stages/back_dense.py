@@ -8,7 +8,7 @@ from xlsxwriter.worksheet import Worksheet
 from xlcnn.book.layout import BACK_DENSE, HEADER_ROWS, LEFT, Grid, Holds, Layout, SheetKind, SheetPlan
 from xlcnn.book.sheet import BuildContext, SheetContent, setup_table_sheet, stage_header
 from xlcnn.book.stage import Stage
-from xlcnn.book.styles import GRADIENT_TABLE_FORMAT, diverging_scale, symmetric_limit
+from xlcnn.book.styles import GRADIENT_FORMAT, GRADIENT_TABLE_FORMAT, diverging_scale, symmetric_limit
 from xlcnn.model import names
 from xlcnn.nn.layers import dense, softmax
 from xlcnn.nn.layers.flatten import position
@@ -38,6 +38,9 @@ def back_dense_sheet(ctx: BuildContext, plan: SheetPlan) -> SheetContent:
     probs, one_hot = lay.cells(names.PROBS, name), lay.cells("one_hot", name)
     labels_ref = lay.cells(names.LABELS, name)
     fmt, bold = st.value(GRADIENT_TABLE_FORMAT), st.value(GRADIENT_TABLE_FORMAT, bold=True)
+    # General, as the Back pool grids that copy it are: LibreOffice gives a General cell that only repeats another
+    # cell that cell's number format when it saves, which verify would see as a changed display.
+    general = st.value(GRADIENT_FORMAT)
     for c, label in enumerate(arch.classes):
         content.formula(labels.top, labels.left + c, f"={labels_ref.ref(0, c)}", label, st.label)
         content.formula(grad_z.top, grad_z.left + c, softmax.grad_logit_formula(probs.ref(0, c), one_hot.ref(0, c)),
@@ -60,7 +63,7 @@ def back_dense_sheet(ctx: BuildContext, plan: SheetPlan) -> SheetContent:
             ws.write_formula(row, matrix.left + col, dense.grad_w_formula(x, grad_cells[col]), fmt,
                              float(learned.grad_dense_w[i, col]))
         ws.write_formula(row, grad_flat.left, dense.grad_x_formula(grads_row, weight_prefix + weights.row_range(i)),
-                         fmt, float(learned.grad_flatten[i]))
+                         general, float(learned.grad_flatten[i]))
 
     content.add(matrix.top, matrix.top + n - 1, emit)
 

@@ -70,8 +70,7 @@ def step_sheet(ctx: BuildContext, plan: SheetPlan) -> SheetContent:
                     cached(learned.step_loss, "#NUM!"), big)
     change = grids["step_change"]
     content.formula(change.top, change.left, f"={loss.cell(0, 0)}-{grids['step_loss_before'].cell(0, 0)}",
-                    cached(learned.step_loss - tr.loss, "#NUM!"), st.get(bold=True, num_format="+0.0000;-0.0000;0.0000",
-                                                                          align="left", font_size=14))
+                    cached(learned.step_loss - tr.loss, "#NUM!"), big)  # (LibreOffice rewrites a "+0.0000" format)
 
     def setup(ws: Worksheet) -> None:
         setup_table_sheet(ws, ctx, plan, [(LEFT, LEFT, 34), (LEFT + 1, LEFT + k, 14)])
