@@ -26,6 +26,7 @@ from xlcnn.image import load_image, read_image
 from xlcnn.model.spec import Architecture, Model, Provenance, Weights
 from xlcnn.model.templates import list_templates, load_model, save_model
 from xlcnn.nn.engine import Trace, forward
+from xlcnn.nn.learning import Learning, learn
 from xlcnn.version import __version__
 
 if TYPE_CHECKING:
@@ -51,6 +52,7 @@ __all__ = [
     "DatasetError",
     "GnumericError",
     "ImageError",
+    "Learning",
     "LibreOfficeError",
     "LimitError",
     "Model",
@@ -65,6 +67,7 @@ __all__ = [
     "__version__",
     "build_workbook",
     "forward",
+    "learn",
     "list_templates",
     "load_image",
     "load_model",
