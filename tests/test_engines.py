@@ -126,6 +126,19 @@ def test_the_engines_recalculate_rather_than_trust_cached_values(engine_key: str
     assert verify_workbook(poison, recalculated=copy, engine=engine_key, check_cache=False).ok
 
 
+@pytest.mark.libreoffice
+def test_verify_reads_values_libreoffice_recalculated_not_the_cached_ones(soffice: str, tmp_path: Path) -> None:
+    """verify's own LibreOffice run (values written as CSV, not an .xlsx copy) recalculates too: every cached
+    value poisoned, the formulas still all match, and every cache is reported stale."""
+    fresh = tmp_path / "fresh.xlsx"
+    build_workbook(SAMPLES[0], fresh, model="tiny", label=load_model("tiny").classes[-1])
+    poison = tmp_path / "poisoned.xlsx"
+    count = poisoned(fresh, poison)
+    report = verify_workbook(poison)
+    assert report.formulas_ok and report.cells == count > 1000  # the learning layer included
+    assert report.cache.stale == report.cache.cells == count and report.recalc_seconds is not None
+
+
 def index_calls(formula: str) -> list[list[str]]:
     """The top-level arguments of every ``INDEX(…)`` call in ``formula``, nested calls included."""
     calls = []

@@ -341,13 +341,17 @@ def fake_program(tmp_path: Path, body: str) -> str:
 def test_engine_failures_name_the_users_file_once(tiny: Path, tmp_path: Path, own_tempdir: Path) -> None:
     silent = fake_program(tmp_path, "exit 0")  # "succeeds" without writing a copy
     assert_error(run("verify", str(tiny), env={"XLCNN_SOFFICE": silent}),
-                 f"{tiny}: LibreOffice could not convert it to xlsx")
+                 f"{tiny}: LibreOffice could not convert it to csv")  # verify reads its values as CSV
     assert_error(run("verify", str(tiny), "--engine", "gnumeric", env={"XLCNN_SSCONVERT": silent}),
                  f"{tiny}: Gnumeric could not convert it to xlsx")
     garbage = fake_program(tmp_path, 'while [ $# -gt 1 ]; do [ "$1" = --outdir ] && out="$2"; shift; done\n'
-                                     'echo garbage > "$out/$(basename "$1" .xlsx).xlsx"')
+                                     'printf "\\377\\376" > "$out/$(basename "$1" .xlsx)-Guide.csv"')
     assert_error(run("verify", str(tiny), env={"XLCNN_SOFFICE": garbage}),
-                 f"{tiny}: LibreOffice wrote a recalculated copy that cannot be read (not a valid .xlsx workbook "
+                 f"{tiny}: LibreOffice wrote values that cannot be read (the values of 'Guide' are not CSV text "
+                 "('utf-8' codec can't decode byte 0xff in position 0: invalid start byte))")
+    copy = fake_program(tmp_path, 'for last; do :; done\necho garbage > "$last"')  # ssconvert … SOURCE TARGET
+    assert_error(run("verify", str(tiny), "--engine", "gnumeric", env={"XLCNN_SSCONVERT": copy}),
+                 f"{tiny}: Gnumeric wrote a recalculated copy that cannot be read (not a valid .xlsx workbook "
                  "(File is not a zip file))")
     assert not any(own_tempdir.iterdir())
 

@@ -484,3 +484,20 @@ def test_libreoffice_failing_is_reported(tiny: Path, tmp_path: Path) -> None:
     assert result.exit_code == 1
     expected = rf"Error: {re.escape(str(tiny))}: LibreOffice failed after \d+\.\d s \(cannot open display\)\n"
     assert re.fullmatch(expected, result.output)
+
+
+def test_libreoffice_csv_values_are_read_as_the_cells_hold_them(tmp_path: Path) -> None:
+    """What LibreOffice writes for verify: values as stored (15 significant digits), a percent-formatted cell with
+    its sign, its own error names, text as text; empty fields are empty cells."""
+    from xlcnn.check.cells import ContentError
+    from xlcnn.check.sheets import load_csv_values
+
+    path = tmp_path / "book-Sheet.csv"
+    path.write_text(',0.3,-1.4142135623731E+015\n98.0227361677126%,Err:502,#DIV/0!\n"a,b""c",circle,\n',
+                    encoding="utf-8")
+    cells = load_csv_values({"Sheet": path}).sheets["Sheet"].cells
+    assert cells == {(1, 2): 0.3, (1, 3): -1.4142135623731e15, (2, 1): pytest.approx(0.980227361677126, rel=1e-15),
+                     (2, 2): "#VALUE!", (2, 3): "#DIV/0!", (3, 1): 'a,b"c', (3, 2): "circle"}
+    path.write_bytes(b"\xff\xfe")
+    with pytest.raises(ContentError, match=r"^the values of 'Sheet' are not CSV text \('utf-8' codec"):
+        load_csv_values({"Sheet": path})

@@ -4,10 +4,11 @@ read), the defined names, and how each cell looks (its number format, colours, w
 from __future__ import annotations
 
 import colorsys
+import csv
 import math
 import re
 import zipfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -601,6 +602,44 @@ def load_view(path: Path, data_only: bool) -> View:
     except LOAD_ERRORS as exc:
         raise ContentError(f"not a valid .xlsx workbook ({error_detail(exc)})") from None
     return View(sheets, defined, looks)
+
+
+# LibreOffice writes an error it names itself (Err:502, "invalid argument", for LN(0)) as such in a CSV file.
+_LIBREOFFICE_ERROR = re.compile(r"Err:[0-9]{3}")
+
+
+def load_csv_values(files: Mapping[str, Path]) -> View:
+    """Sheets' values from CSV files (one per sheet, as ``libreoffice.recalculated_values`` writes them): a number
+    where a field is one, an error value (``#VALUE!`` for LibreOffice's own Err:nnn), else the text. A
+    ``ContentError`` when a file is not UTF-8 text or holds more cells than any workbook xlcnn reads."""
+    budget = MAX_READ_CELLS
+    sheets: dict[str, SheetCells] = {}
+    for sheet, path in files.items():
+        cells: dict[Pos, Any] = {}
+        try:
+            with path.open(encoding="utf-8", newline="") as fh:
+                for row, fields in enumerate(csv.reader(fh), start=1):
+                    for col, text in enumerate(fields, start=1):
+                        if not text:
+                            continue
+                        budget -= 1
+                        if budget < 0:
+                            raise ContentError(f"the values of {sheet!r} hold more than {MAX_READ_CELLS:,} cells")
+                        cells[(row, col)] = _csv_value(text)
+        except (UnicodeDecodeError, csv.Error) as exc:
+            raise ContentError(f"the values of {sheet!r} are not CSV text ({one_line(str(exc))[:80]})") from None
+        sheets[sheet] = SheetCells(cells, frozenset())
+    return View(sheets, {})
+
+
+def _csv_value(text: str) -> Any:
+    """A CSV field as the cell's value. LibreOffice writes values as stored, except that a cell in a percent
+    format keeps its percent sign (98.0227361677126% for 0.980227361677126)."""
+    percent = text.endswith("%") and _NUMERAL.fullmatch(text[:-1]) is not None
+    if percent or _NUMERAL.fullmatch(text):
+        number = float(text[:-1]) / 100 if percent else float(text)
+        return number if math.isfinite(number) else text
+    return "#VALUE!" if _LIBREOFFICE_ERROR.fullmatch(text) else text
 
 
 def _workbook_looks(archive: zipfile.ZipFile) -> Looks:
