@@ -10,11 +10,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from xlcnn.book.layout import BACK_INPUT, GAP, HEADER_ROWS, LEFT, Grid, Holds, Layout, SheetKind, SheetPlan, back_sheet
+from xlcnn.book.layout import BACK_INPUT, Holds, Layout, SheetKind, SheetPlan, back_sheet
 from xlcnn.book.sheet import BuildContext, SheetContent, grid_sheet_with_scale, stage_header
 from xlcnn.book.stage import Repeat, Stage
 from xlcnn.book.stages.back_conv import spread_shape, spread_source
-from xlcnn.book.stages.filters import channel_names
+from xlcnn.book.stages.filters import add_filter_bands, channel_names
 from xlcnn.book.styles import GRADIENT_FORMAT, diverging_scale, symmetric_limit
 from xlcnn.model import names
 from xlcnn.nn.layers import conv
@@ -73,18 +73,8 @@ def _weight_grads(ctx: BuildContext, sheet: str, k: int, f: int, c: int) -> Call
 def plan(layout: Layout, k: int) -> None:
     """Each filter is a band, as on Filters k: its title, then per input channel its gradient kernel; the bias's
     gradient to the right."""
-    block = layout.arch.blocks[k - 1]
-    channels, filters, kernel = block.in_shape[0], block.conv.filters, block.conv.kernel
     sheet = layout.add_sheet(back_sheet("filters", k), KIND, k, break_above=1)
-    y = HEADER_ROWS
-    for f in range(1, filters + 1):
-        x = LEFT
-        for c in range(1, channels + 1):
-            layout.add_grid(sheet, Grid(names.grad(names.conv_w(k, f, c)), sheet.name, y + 2, x, kernel, kernel,
-                                        holds=Holds.FORMULAS))
-            x += kernel + GAP
-        layout.add_grid(sheet, Grid(names.grad(names.conv_b(k, f)), sheet.name, y + 2, x, 1, 1, holds=Holds.FORMULAS))
-        y += 2 + kernel + GAP
+    add_filter_bands(layout, sheet, k, names.grad, Holds.FORMULAS)
 
 
 STAGE = Stage(KIND, plan, back_filters_sheet, Repeat.PER_BLOCK_BACKWARD, learning=True)

@@ -8,6 +8,8 @@ changes. They are drawn from the weights as built.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 from xlsxwriter.worksheet import Worksheet
 
@@ -137,27 +139,41 @@ def _fill(content: SheetContent, ctx: BuildContext, grid: Grid, colours: np.ndar
     content.add(grid.top, grid.top + grid.rows - 1, emit)
 
 
-def plan(layout: Layout, k: int) -> None:
-    """Each filter is a band: a title row, a row of channel names, then its kernels side by side and its bias
-    to the right; on Filters 1, then its picture and its strongest training patches, if the model has them."""
+def add_filter_bands(layout: Layout, sheet: SheetPlan, k: int, key: Callable[[str], str] = str,
+                     holds: Holds = Holds.NUMBERS, beside: Callable[[int, int, int], None] | None = None) -> int:
+    """Conv k's filters as bands: per filter a title row, a row of channel names, then its kernels side by side
+    and its bias to the right — under the names ``key`` makes of the weights' (``names.grad``, ``names.step``);
+    ``beside(f, row, column)`` adds more right of the bias. → the first row below the bands."""
     block = layout.arch.blocks[k - 1]
     channels, filters, kernel = block.in_shape[0], block.conv.filters, block.conv.kernel
-    sheet = layout.add_sheet(filters_sheet(k), KIND, k, break_above=1)  # above the filter's title
     y = HEADER_ROWS
     for f in range(1, filters + 1):
         x = LEFT
         for c in range(1, channels + 1):
-            kernel_grid = Grid(names.conv_w(k, f, c), sheet.name, y + 2, x, kernel, kernel, holds=Holds.NUMBERS)
-            layout.add_grid(sheet, kernel_grid)
+            layout.add_grid(sheet, Grid(key(names.conv_w(k, f, c)), sheet.name, y + 2, x, kernel, kernel, holds=holds))
             x += kernel + GAP
-        layout.add_grid(sheet, Grid(names.conv_b(k, f), sheet.name, y + 2, x, 1, 1, holds=Holds.NUMBERS))
-        if has_pictures(block):
-            x += 1 + 2 * GAP  # a wider gap: the bias's title needs the room, and the pictures are not weights
-            slots = min(SHOWN_PATCHES, layout.patches)
-            for key in [picture_key(f)] + [patch_key(f, p) for p in range(1, slots + 1)]:
-                layout.add_grid(sheet, Grid(key, sheet.name, y + 2, x, kernel, kernel, named=False))
-                x += kernel + GAP
+        layout.add_grid(sheet, Grid(key(names.conv_b(k, f)), sheet.name, y + 2, x, 1, 1, holds=holds))
+        if beside is not None:
+            beside(f, y + 2, x + 1)
         y += 2 + kernel + GAP
+    return y
+
+
+def plan(layout: Layout, k: int) -> None:
+    """Each filter is a band (``add_filter_bands``); on Filters 1, right of it, its picture and its strongest
+    training patches, if the model has them."""
+    block = layout.arch.blocks[k - 1]
+    kernel = block.conv.kernel
+    sheet = layout.add_sheet(filters_sheet(k), KIND, k, break_above=1)  # above the filter's title
+
+    def pictures(f: int, row: int, x: int) -> None:
+        x += 2 * GAP  # a wider gap: the bias's title needs the room, and the pictures are not weights
+        slots = min(SHOWN_PATCHES, layout.patches)
+        for key in [picture_key(f)] + [patch_key(f, p) for p in range(1, slots + 1)]:
+            layout.add_grid(sheet, Grid(key, sheet.name, row, x, kernel, kernel, named=False))
+            x += kernel + GAP
+
+    add_filter_bands(layout, sheet, k, beside=pictures if has_pictures(block) else None)
 
 
 STAGE = Stage(KIND, plan, filters_sheet_content, Repeat.PER_BLOCK)

@@ -22,7 +22,7 @@ from xlcnn.nn.layers import pool
 KIND = SheetKind("pool")
 
 
-def _formula(relu: WindowRefs, i: int, j: int) -> str:
+def window_max(relu: WindowRefs, i: int, j: int) -> str:
     return pool.formula(relu.ref(i, j))
 
 
@@ -51,7 +51,7 @@ def pool_sheet(ctx: BuildContext, plan: SheetPlan) -> SheetContent:
         grid = lay.grid(names.pool_out(k, f))
         content.grid_title(grid, t("pool.map", k=k, f=f, h=h, w=w), st.grid_title)
         content.grid_border(grid, st.padding)
-        content.grid_formulas(grid, partial(_formula, relu), maps[f - 1], fmt)
+        content.grid_formulas(grid, partial(window_max, relu), maps[f - 1], fmt)
 
     grid_sheet_with_scale(content, ctx, plan, sequential_scale, map_grids(plan), limit)
     return content

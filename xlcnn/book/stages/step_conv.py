@@ -11,11 +11,11 @@ from functools import partial
 import numpy as np
 from xlsxwriter.worksheet import Worksheet
 
-from xlcnn.book.layout import GAP, HEADER_ROWS, LEFT, CellRefs, Grid, Holds, Layout, SheetKind, SheetPlan, step_sheet
+from xlcnn.book.layout import CellRefs, Holds, Layout, SheetKind, SheetPlan, step_sheet
 from xlcnn.book.sheet import BuildContext, SheetContent, setup_grid_sheet, stage_header
 from xlcnn.book.stage import Repeat, Stage
 from xlcnn.book.stages.conv import ConvFormulas
-from xlcnn.book.stages.filters import channel_names
+from xlcnn.book.stages.filters import add_filter_bands, channel_names
 from xlcnn.book.styles import activation_limit, diverging_scale, number_format, sequential_scale, symmetric_limit
 from xlcnn.model import names
 from xlcnn.nn import learning
@@ -97,20 +97,10 @@ def _stepped_filters(content: SheetContent, ctx: BuildContext, plan: SheetPlan) 
 def plan(layout: Layout, k: int) -> None:
     """The stepped filters as Filters k has them (a band per filter, its kernels side by side, its bias to the
     right), then the maps."""
-    block = layout.arch.blocks[k - 1]
-    channels, filters, kernel = block.in_shape[0], block.conv.filters, block.conv.kernel
-    _, rows, cols = block.conv_shape
+    filters, rows, cols = layout.arch.blocks[k - 1].conv_shape
     sheet = layout.add_sheet(step_sheet("conv", k), KIND, k)
-    y = HEADER_ROWS
-    for f in range(1, filters + 1):
-        x = LEFT
-        for c in range(1, channels + 1):
-            layout.add_grid(sheet, Grid(names.step(names.conv_w(k, f, c)), sheet.name, y + 2, x, kernel, kernel,
-                                        holds=Holds.FORMULAS))
-            x += kernel + GAP
-        layout.add_grid(sheet, Grid(names.step(names.conv_b(k, f)), sheet.name, y + 2, x, 1, 1, holds=Holds.FORMULAS))
-        y += 2 + kernel + GAP
-    layout.add_maps(sheet, [names.step(names.relu_out(k, f)) for f in range(1, filters + 1)], rows, cols, 0, top=y)
+    top = add_filter_bands(layout, sheet, k, names.step, Holds.FORMULAS)
+    layout.add_maps(sheet, [names.step(names.relu_out(k, f)) for f in range(1, filters + 1)], rows, cols, 0, top=top)
 
 
 STAGE = Stage(KIND, plan, step_conv_sheet, Repeat.PER_BLOCK, learning=True)

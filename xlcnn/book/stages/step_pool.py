@@ -5,18 +5,14 @@ from __future__ import annotations
 
 from functools import partial
 
-from xlcnn.book.layout import Layout, SheetKind, SheetPlan, WindowRefs, step_sheet
+from xlcnn.book.layout import Layout, SheetKind, SheetPlan, step_sheet
 from xlcnn.book.sheet import BuildContext, SheetContent, grid_sheet_with_scale, stage_header
 from xlcnn.book.stage import Repeat, Stage
+from xlcnn.book.stages.pool import window_max
 from xlcnn.book.styles import activation_limit, number_format, sequential_scale
 from xlcnn.model import names
-from xlcnn.nn.layers import pool
 
 KIND = SheetKind("step_pool")
-
-
-def _formula(relu: WindowRefs, i: int, j: int) -> str:
-    return pool.formula(relu.ref(i, j))
 
 
 def step_pool_sheet(ctx: BuildContext, plan: SheetPlan) -> SheetContent:
@@ -38,7 +34,7 @@ def step_pool_sheet(ctx: BuildContext, plan: SheetPlan) -> SheetContent:
         grid = lay.grid(names.step(names.pool_out(k, f)))
         content.grid_title(grid, t("pool.map", k=k, f=f, h=h, w=w), st.grid_title)
         content.grid_border(grid, st.padding)
-        content.grid_formulas(grid, partial(_formula, relu), maps[f - 1], fmt)
+        content.grid_formulas(grid, partial(window_max, relu), maps[f - 1], fmt)
     grid_sheet_with_scale(content, ctx, plan, sequential_scale, plan.grids, limit)
     return content
 
