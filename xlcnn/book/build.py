@@ -24,7 +24,7 @@ from xlsxwriter.worksheet import Worksheet
 
 from xlcnn.book import limits
 from xlcnn.book.layout import Layout
-from xlcnn.book.sheet import BuildContext, FormulaSheet, ImageInfo
+from xlcnn.book.sheet import BuildContext, FormulaSheet, ImageInfo, protect
 from xlcnn.book.stages import EMITTERS, guide, plan_layout
 from xlcnn.book.stages.filters import SHOWN_PATCHES
 from xlcnn.book.stages.image import image_colours
@@ -267,6 +267,7 @@ def _write_in(path: Path, scratch: str, layout: Layout, model: Model, trace: Tra
             for book_setup in content.book_setup:
                 book_setup(wb, sheets[-1])
             content.write(sheets[-1])
+            protect(sheets[-1])
         for name, ref in layout.defined_names():
             wb.define_name(name, ref)
     except BaseException:

@@ -296,12 +296,13 @@ def display_width(text: str) -> int:
 
 
 def param_cell(content: SheetContent, ctx: BuildContext, key: str, label: str, value: float,
-               label_cols: int = 2, span: int = 1, num_format: str = "0") -> None:
-    """A labelled hyper-parameter cell (stride, padding, pool size, input scale) in the header; ``span``
-    merges it over that many narrow grid columns when its value needs the room."""
+               label_cols: int = 2, span: int = 1, num_format: str = "0", editable: bool = False) -> None:
+    """A labelled cell in the header: a hyper-parameter (stride, padding, pool size, input scale), grey and
+    locked, or with ``editable`` a choice a student makes (cream, unlocked); ``span`` merges it over that
+    many narrow grid columns when its value needs the room."""
     grid = ctx.layout.grid(key)
     content.text(grid.top, grid.left - label_cols, label, ctx.styles.label)
-    fmt = ctx.styles.param_format(num_format)
+    fmt = ctx.styles.param_format(num_format) if editable else ctx.styles.fixed_format(num_format)
     if span == 1:
         content.number(grid.top, grid.left, value, fmt)
     else:
@@ -384,6 +385,14 @@ def print_setup(ws: Worksheet, ctx: BuildContext, plan: SheetPlan, columns: list
         if breaks:
             ws.set_h_pagebreaks([b - plan.break_above for b in breaks][:1000])
     page_setup(ws, ctx, plan.name)
+
+
+def protect(ws: Worksheet) -> None:
+    """Protect the sheet without a password: only the cells whose format unlocks them (pixels, weights,
+    biases, the choices) take typing, so that a student cannot overwrite a formula by accident. Selecting,
+    resizing columns and rows, and the dropdowns still work; a teacher unprotects it from the menu."""
+    ws.protect("", {"select_locked_cells": True, "select_unlocked_cells": True,
+                    "format_columns": True, "format_rows": True})
 
 
 def page_setup(ws: Worksheet, ctx: BuildContext, name: str) -> None:

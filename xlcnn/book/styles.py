@@ -27,7 +27,9 @@ POSITIVE = "#B2182B"  # red
 CHANNEL_COLOURS = ("#E41A1C", "#2CA02C", "#1F5FD0")  # R, G, B
 PADDING_FILL = "#D9D9D9"
 GRID_LINE = "#C8C8C8"
-INPUT_FILL = "#FFF8DC"  # cells a student may edit
+INPUT_FILL = "#FFF8DC"  # choices a student may make (the true label, the learning rate, …)
+EDITABLE_BORDER = "#BF9000"  # a gold box: a pixel, weight or bias a student may edit (sheets are protected)
+FIXED_FILL = "#EDEDED"  # a hyper-parameter that shapes the sheets: read-only, changed by rebuilding
 TEXT_GREY = "#595959"
 
 
@@ -103,17 +105,32 @@ class Styles:
         return fmt
 
     def param_format(self, num_format: str) -> Format:
-        """A setting or choice a student may read or change: cream, boxed, bold."""
+        """A choice a student may change (the true label, the learning rate, a chooser): cream, boxed, bold,
+        and unlocked, because every sheet is protected."""
         return self.get(bold=True, align="center", bg_color=INPUT_FILL, border=1, border_color="#BFBFBF",
+                        num_format=num_format, locked=False)
+
+    def fixed_format(self, num_format: str) -> Format:
+        """A hyper-parameter (stride, padding, pool size, input scale): grey and locked, because editing it
+        would change the Shapes sheet but not the size of any map; a rebuild changes it."""
+        return self.get(bold=True, align="center", bg_color=FIXED_FILL, border=1, border_color="#BFBFBF",
                         num_format=num_format)
 
     def grid(self, num_format: str, **props: Any) -> Format:
         """A cell of a square grid: small centred numbers in a hairline box (gridlines are hidden)."""
-        return self.get(font_size=8, align="center", num_format=num_format, border=1, border_color=GRID_LINE,
-                        **props)
+        return self.get(**{"font_size": 8, "align": "center", "num_format": num_format, "border": 1,
+                           "border_color": GRID_LINE, **props})
+
+    def editable_grid(self, num_format: str) -> Format:
+        """A grid cell a student may edit (a pixel, a weight, a bias): unlocked, in a gold box."""
+        return self.grid(num_format, border_color=EDITABLE_BORDER, locked=False)
 
     def value(self, num_format: str = "0.0000", **props: Any) -> Format:
         return self.get(num_format=num_format, align="center", **props)
+
+    def editable_value(self, num_format: str) -> Format:
+        """A number in a table a student may edit (a dense weight or bias): unlocked, in a gold box."""
+        return self.value(num_format, border=1, border_color=EDITABLE_BORDER, locked=False)
 
     def fill(self, rgb: tuple[int, int, int]) -> Format:
         """A solid fill of one pixel colour (the Image sheet)."""

@@ -85,6 +85,7 @@ def conv_sheet(ctx: BuildContext, plan: SheetPlan) -> SheetContent:
     ])
     param_cell(content, ctx, names.conv_stride(k), t("conv.stride"), conv.stride)
     param_cell(content, ctx, names.conv_pad(k), t("conv.padding"), conv.padding)
+    content.text(lay.grid(names.conv_pad(k)).top, lay.grid(names.conv_pad(k)).left + 2, t("conv.fixed"), st.note)
 
     formulas = ConvFormulas(lay, k)
     fmt = st.grid(number_format(maps))

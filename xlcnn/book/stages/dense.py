@@ -33,7 +33,7 @@ def dense_sheet(ctx: BuildContext, plan: SheetPlan) -> SheetContent:
     content.text(header.top, LEFT, t("dense.source"), st.label)
     content.text(header.top - 1, header.left, t("dense.weights"), st.grid_title)
     flat = lay.ref(names.FLATTEN, 0, 0, n - 1, 0, from_sheet=name, absolute=True)
-    wfmt = st.value(number_format(weights.dense_w))
+    wfmt = st.editable_value(number_format(weights.dense_w))
     for c, label in enumerate(arch.classes):
         content.text(labels.top, labels.left + c, label, st.label_text)  # a class name is text, never a formula
         content.number(bias.top, bias.left + c, float(weights.dense_b[c]), wfmt)

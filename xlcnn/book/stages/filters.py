@@ -64,7 +64,7 @@ def filters_sheet_content(ctx: BuildContext, plan: SheetPlan) -> SheetContent:
     block = ctx.model.arch.blocks[k - 1]
     w, b = ctx.model.weights.conv_w[k - 1], ctx.model.weights.conv_b[k - 1]
     limit = symmetric_limit(w, b)
-    fmt = st.grid(number_format(np.concatenate([w.ravel(), b])))
+    fmt = st.editable_grid(number_format(np.concatenate([w.ravel(), b])))
     content = SheetContent()
     pictures = _Pictures.of(ctx, block) if has_pictures(block) else None
     stage_header(content, ctx, t("filters.title", k=k), [

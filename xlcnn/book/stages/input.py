@@ -29,7 +29,9 @@ def input_sheet(ctx: BuildContext, plan: SheetPlan) -> SheetContent:
         # "# ?/???" shows 1/255 as a fraction; the cell holds the number itself.
         param_cell(content, ctx, names.INPUT_SCALE, t("input.scale"), spec.scale, label_cols=4, span=3,
                    num_format="# ?/???")
-    fmt = st.grid("0")
+        scale = lay.grid(names.INPUT_SCALE)
+        content.text(scale.top, scale.left + 4, t("input.scale_fixed"), st.note)
+    fmt = st.editable_grid("0")
     for c, key in enumerate(names.INPUT):
         grid = lay.grid(key)
         title = t.lines("input.channel_titles")[c]

@@ -45,6 +45,8 @@ def pool_sheet(ctx: BuildContext, plan: SheetPlan) -> SheetContent:
     ])
     param_cell(content, ctx, names.pool_size(k), t("pool.size"), spec.size)
     param_cell(content, ctx, names.pool_stride(k), t("pool.stride"), spec.stride)
+    content.text(lay.grid(names.pool_stride(k)).top, lay.grid(names.pool_stride(k)).left + 2, t("pool.fixed"),
+                 st.note)
     fmt = st.grid(number_format(maps))
     for f in range(1, c + 1):
         relu = lay.windows(names.relu_out(k, f), h, w, spec.size, spec.stride, 0, name)

@@ -105,7 +105,7 @@ def worked_sheet(ctx: BuildContext, plan: SheetPlan) -> SheetContent:
     ])
     for key, label, value in zip(("worked_map", "worked_row", "worked_col"), t.lines("worked.choice"), choice,
                                  strict=True):
-        param_cell(content, ctx, key, label, value)
+        param_cell(content, ctx, key, label, value, editable=True)
     sel_map, sel_row, sel_col = (lay.grid(key).cell(0, 0, absolute=True)
                                  for key in ("worked_map", "worked_row", "worked_col"))
     stride = lay.ref("conv1_stride", 0, 0, from_sheet=name, absolute=True)
