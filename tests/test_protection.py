@@ -8,8 +8,8 @@ from pathlib import Path
 
 import openpyxl
 import pytest
-from PIL import Image
 from openpyxl.utils.cell import range_boundaries
+from PIL import Image
 
 from tests.factories import make_model, random_image
 from xlcnn import build_workbook, load_model
