@@ -176,12 +176,12 @@ def build_command(image: Path, output: Path | None, model_name: str, label: str 
         click.echo(
             f"Wrote {result.path}: {result.formulas:,} live formulas. "
             f"Prediction: {tr.predicted_label} ({tr.probs.max():.1%}); "
-            f"loss {tr.loss:.4f} for true label {tr.true_label!r}."
+            f"loss {_loss(tr.loss)} for true label {tr.true_label!r}."
         )
         if result.learning is not None:
             learned = result.learning
-            click.echo(f"One step of gradient descent (learning rate {learned.learning_rate:g}): loss {tr.loss:.4f} → "
-                       f"{learned.step_loss:.4f}.")
+            click.echo(f"One step of gradient descent (learning rate {learned.learning_rate:g}): "
+                       f"loss {_loss(tr.loss)} → {_loss(learned.step_loss)}.")
     if pdf:
         handout = write_handout(result.path)
         if not quiet:
@@ -416,6 +416,12 @@ def _quiet_warnings() -> None:
     """Library warnings (numpy's RuntimeWarning, openpyxl's UserWarning about a style) mean nothing to the
     user of the command, whose every problem is an ``Error:`` line; developers see them in the tests."""
     warnings.simplefilter("ignore")
+
+
+def _loss(loss: float) -> str:
+    """A loss as printed: −ln p is never below 0, but p can round to 1 and the loss to −0.0 or −2E-16, which
+    would print as "-0.0000"."""
+    return f"{max(0.0, loss):.4f}"
 
 
 def main() -> None:

@@ -31,6 +31,7 @@ INPUT_FILL = "#FFF8DC"  # choices a student may make (the true label, the learni
 EDITABLE_BORDER = "#BF9000"  # a gold box: a pixel, weight or bias a student may edit (sheets are protected)
 FIXED_FILL = "#EDEDED"  # a hyper-parameter that shapes the sheets: read-only, changed by rebuilding
 TEXT_GREY = "#595959"
+RIGHT = "#2E7D32"  # a ✓: green
 
 
 def number_format(values: np.ndarray) -> str:
@@ -92,6 +93,8 @@ class Styles:
         self.param = self.param_format("0")
         self.big_value = self.get(bold=True, font_size=14, align="left", font_color=POSITIVE)
         self.big_number = self.get(bold=True, font_size=14, align="left", num_format="0.0000")
+        # A check's verdict: green, turned red by a conditional format when it reads ✗ (verdict_colours).
+        self.verdict = self.get(bold=True, font_size=14, align="left", font_color=RIGHT)
         self.percent = self.get(bold=True, font_size=14, align="left", num_format="0.0%")
         self.padding = self.grid("0", bg_color=PADDING_FILL, font_color="#808080")
 
@@ -177,4 +180,12 @@ def sequential_scale(ws: Worksheet, grids: Sequence[Grid], limit: float) -> None
     _scale(ws, grids, {
         "type": "2_color_scale", "min_type": "num", "min_value": 0, "min_color": ZERO,
         "max_type": "num", "max_value": limit, "max_color": POSITIVE,
+    })
+
+
+def verdict_colours(ws: Worksheet, cell: Grid, styles: Styles) -> None:
+    """A check cell that reads ✗ turns red (it is green for ✓), live, as its formula's answer changes."""
+    ws.conditional_format(cell.top, cell.left, cell.top, cell.left, {
+        "type": "text", "criteria": "begins with", "value": "✗",
+        "format": styles.add_format({"font_color": POSITIVE}),
     })

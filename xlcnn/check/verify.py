@@ -204,7 +204,7 @@ def format_report(report: VerifyReport, spelling: Spelling = as_parameter) -> st
     for stage, cells, abs_diff, rel_diff, verdict in rows:
         lines.append(f"{stage:<{width}}  {cells:>7,}  {abs_diff:>12.2g}  {rel_diff:>12.2g}  {verdict}")
     lines += ["", f"Prediction: {report.predicted} ({report.probability:.1%}). "
-                  f"True label: {report.true_label}. Loss: {report.loss:.6f}."]
+                  f"True label: {report.true_label}. Loss: {max(0.0, report.loss):.6f}."]  # never "-0.000000"
     cache = report.cache
     if not cache.checked:
         lines.append("Cached values: not checked.")

@@ -8,10 +8,10 @@ from xlsxwriter.worksheet import Worksheet
 from xlcnn.book.layout import BACK_DENSE, HEADER_ROWS, LEFT, Grid, Holds, Layout, SheetKind, SheetPlan
 from xlcnn.book.sheet import BuildContext, SheetContent, setup_table_sheet, stage_header
 from xlcnn.book.stage import Stage
+from xlcnn.book.stages.dense import source_row
 from xlcnn.book.styles import GRADIENT_FORMAT, GRADIENT_TABLE_FORMAT, diverging_scale, symmetric_limit
 from xlcnn.model import names
 from xlcnn.nn.layers import dense, softmax
-from xlcnn.nn.layers.flatten import position
 
 KIND = SheetKind("back_dense")
 
@@ -52,12 +52,10 @@ def back_dense_sheet(ctx: BuildContext, plan: SheetPlan) -> SheetContent:
     weight_prefix = lay.prefix(names.DENSE_W, name)
     grads_row = grad_z.row_range(0, absolute=True)
     grad_cells = [grad_z.cell(0, c, absolute=True) for c in range(classes)]
-    last = arch.blocks[-1].pool_shape
 
     def emit(ws: Worksheet, row: int) -> None:
         i = row - matrix.top
-        f, r, c = position(i, last)
-        ws.write_string(row, source.left, t("dense.source_row", i=i + 1, f=f + 1, r=r + 1, c=c + 1))
+        ws.write_string(row, source.left, source_row(ctx, i))
         x = flat.ref(i, 0)
         for col in range(classes):
             ws.write_formula(row, matrix.left + col, dense.grad_w_formula(x, grad_cells[col]), fmt,

@@ -41,12 +41,10 @@ def dense_sheet(ctx: BuildContext, plan: SheetPlan) -> SheetContent:
         content.formula(logits.top, logits.left + c, dense.formula(flat, column, bias.cell(0, c)),
                         float(ctx.trace.logits[c]), st.value("0.0000", bold=True))
         content.formula(header.top, header.left + c, f"={labels.cell(0, c)}", label, st.label)
-    last = arch.blocks[-1].pool_shape
 
     def emit(ws: Worksheet, row: int) -> None:
         i = row - matrix.top
-        f, r, c = position(i, last)
-        ws.write_string(row, source.left, t("dense.source_row", i=i + 1, f=f + 1, r=r + 1, c=c + 1))
+        ws.write_string(row, source.left, source_row(ctx, i))
         for col in range(classes):
             ws.write_number(row, matrix.left + col, float(weights.dense_w[i, col]), wfmt)
 
@@ -78,3 +76,10 @@ def plan(layout: Layout, k: int) -> None:
 
 
 STAGE = Stage(KIND, plan, dense_sheet)
+
+
+def source_row(ctx: BuildContext, i: int) -> str:
+    """The label of flattened value ``i`` (0-based): its number and the last pool's cell it came from."""
+    blocks = ctx.model.arch.blocks
+    f, r, c = position(i, blocks[-1].pool_shape)
+    return ctx.texts("dense.source_row", i=i + 1, k=len(blocks), f=f + 1, r=r + 1, c=c + 1)

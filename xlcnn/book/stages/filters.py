@@ -68,7 +68,8 @@ def filters_sheet_content(ctx: BuildContext, plan: SheetPlan) -> SheetContent:
     content = SheetContent()
     pictures = _Pictures.of(ctx, block) if has_pictures(block) else None
     stage_header(content, ctx, t("filters.title", k=k), [
-        t("filters.what", channels=block.in_shape[0], kernel=block.conv.kernel, k=k),
+        t("filters.what", kernels=t.lines("filters.kernels", channels=block.in_shape[0])[block.in_shape[0] > 1],
+          kernel=block.conv.kernel, k=k),
         t("filters.formula"),
         "" if pictures is None else pictures.key(ctx),
         t("legend.diverging", limit=f"{limit:.3g}"),

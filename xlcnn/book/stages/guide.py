@@ -43,7 +43,7 @@ def model_card(ctx: BuildContext) -> list[tuple[str, str]]:
         (classes, ", ".join(model.classes)),
         (input_, t("card.input", h=spec.height, w=spec.width, scale=spec.scale_text)),
         (architecture, architecture_text(ctx)),
-        (method, f"{prov.method}: {prov.summary}"),
+        (method, prov.summary or prov.method),  # the summary says how ("Trained by xlcnn …")
         (data, _data(ctx)),
         *([(t("card.licence_label"), prov.licence)] if prov.licence else []),
         (accuracy, _accuracy(ctx)),

@@ -126,7 +126,8 @@ def shape_rows(layout: Layout, name: str, t: Callable[..., str] = _key) -> list[
 def shapes_sheet(ctx: BuildContext, plan: SheetPlan) -> SheetContent:
     t, st, lay, name = ctx.texts, ctx.styles, ctx.layout, plan.name
     content = SheetContent()
-    stage_header(content, ctx, t("shapes.title"), [t("shapes.what"), t("shapes.formula"), t("shapes.pool_formula"), ""])
+    stage_header(content, ctx, t("shapes.title"), [t("shapes.what"), t("shapes.formula"), t("shapes.pool_formula"),
+                                                 t("shapes.legend")])
     first = lay.grid(SHAPE_COLUMNS[0])
     content.text(first.top - 1, LEFT, t("shapes.layer"), st.label)
     for i, header in enumerate(t.lines("shapes.headers")):

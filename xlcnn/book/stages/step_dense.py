@@ -8,6 +8,7 @@ from xlsxwriter.worksheet import Worksheet
 from xlcnn.book.layout import HEADER_ROWS, LEFT, STEP_DENSE, Grid, Holds, Layout, SheetKind, SheetPlan
 from xlcnn.book.sheet import BuildContext, SheetContent, setup_table_sheet, stage_header
 from xlcnn.book.stage import Stage
+from xlcnn.book.stages.dense import source_row
 from xlcnn.book.styles import diverging_scale, number_format, symmetric_limit
 from xlcnn.model import names
 from xlcnn.nn import learning
@@ -53,7 +54,7 @@ def step_dense_sheet(ctx: BuildContext, plan: SheetPlan) -> SheetContent:
     def emit(ws: Worksheet, row: int) -> None:
         i = row - matrix.top
         f, r, c = position(i, last)
-        ws.write_string(row, source.left, t("dense.source_row", i=i + 1, f=f + 1, r=r + 1, c=c + 1))
+        ws.write_string(row, source.left, source_row(ctx, i))
         ws.write_formula(row, flat.left, flatten.formula(pools[f].ref(r, c)), ffmt, float(values[i]))
         for col in range(classes):
             stepped = learning.step_formula(weights.ref(i, col), grads.ref(i, col), rate)

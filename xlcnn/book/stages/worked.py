@@ -26,7 +26,7 @@ from xlcnn.book.layout import (
 )
 from xlcnn.book.sheet import BuildContext, SheetContent, param_cell, setup_grid_sheet, stage_header
 from xlcnn.book.stage import Repeat, Stage
-from xlcnn.book.styles import diverging_scale, number_format, symmetric_limit
+from xlcnn.book.styles import diverging_scale, number_format, symmetric_limit, verdict_colours
 from xlcnn.model import names
 from xlcnn.model.spec import Model
 from xlcnn.nn.engine import Trace
@@ -101,7 +101,7 @@ def worked_sheet(ctx: BuildContext, plan: SheetPlan) -> SheetContent:
     content = SheetContent()
     stage_header(content, ctx, t("worked.title"), [
         t("worked.what"), t("worked.formula", n=channels * k * k), t("worked.choose", maps=filters, rows=oh, cols=ow),
-        t("legend.diverging", limit=f"{symmetric_limit(v.products):.3g}"),
+        t("worked.legend", products=f"{symmetric_limit(v.products):.3g}", weights=f"{symmetric_limit(v.kernels):.3g}"),
     ])
     for key, label, value in zip(("worked_map", "worked_row", "worked_col"), t.lines("worked.choice"), choice,
                                  strict=True):
@@ -187,7 +187,7 @@ def worked_sheet(ctx: BuildContext, plan: SheetPlan) -> SheetContent:
     content.text(check.top, LEFT, labels[-1], st.label)
     verdict = same if abs(v.diff) <= 1e-9 else different
     check_formula = f'=IF(MAX({d},-{d})<={CHECK_TOLERANCE},"{quoted_same}","{quoted_different}")'
-    content.formula(check.top, check.left, check_formula, verdict, st.big_value)
+    content.formula(check.top, check.left, check_formula, verdict, st.verdict)
 
     # Where each map's cell (1, 1) is on the Conv 1 sheet, 1-based: the lookup above needs it.
     content.text(origin_rows.title_row - 1, origin_rows.left - 1, t("worked.origins"), st.grid_title)
@@ -198,6 +198,7 @@ def worked_sheet(ctx: BuildContext, plan: SheetPlan) -> SheetContent:
         content.number(origin_rows.top + f - 1, origin_rows.left - 1, f, st.grid("0"))
         content.number(origin_rows.top + f - 1, origin_rows.left, out.top + 1, st.grid("0"))
         content.number(origin_cols.top + f - 1, origin_cols.left, out.left + 1, st.grid("0"))
+    content.text(origin_rows.top + filters, origin_rows.left - 1, t("worked.origins_note"), st.note)
 
     def setup(ws: Worksheet) -> None:
         setup_grid_sheet(ws, ctx, plan)
@@ -207,6 +208,7 @@ def worked_sheet(ctx: BuildContext, plan: SheetPlan) -> SheetContent:
             sum_col = lay.grid(f"worked_sum_{c}").left
             ws.set_column(sum_col, sum_col, 9)
         limit = symmetric_limit(v.products)
+        verdict_colours(ws, check, st)
         diverging_scale(ws, [lay.grid(f"worked_products_{c}") for c in range(1, channels + 1)], limit)
         diverging_scale(ws, [lay.grid(f"worked_kernel_{c}") for c in range(1, channels + 1)],
                         symmetric_limit(v.kernels))
