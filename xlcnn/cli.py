@@ -18,6 +18,7 @@ import click
 from xlcnn import write_handout
 from xlcnn.book.build import build_workbook, modify_model
 from xlcnn.book.texts import DEFAULT_LANGUAGE
+from xlcnn.check.fonts import check_language_fonts
 from xlcnn.check.libreoffice import DEFAULT_TIMEOUT, find_soffice
 from xlcnn.check.programs import MAX_TIMEOUT, check_timeout
 from xlcnn.check.recalc import DEFAULT_ENGINE, ENGINES
@@ -164,6 +165,8 @@ def build_command(image: Path, output: Path | None, model_name: str, label: str 
                                "give one or the other")
     if pdf or verify:
         find_soffice()  # say LibreOffice is missing before building, not after
+    if pdf:
+        check_language_fonts(lang)  # and that the language's characters would print as boxes
     out = output if output is not None else Path(image.stem + ".xlsx")
     net = modify_model(load_model(model_name), size=size, filters=filters, kernel=kernel, stride=stride,
                        padding=padding, pool=pool, seed=seed, learn=not no_learn)

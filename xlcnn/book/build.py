@@ -258,7 +258,7 @@ def _write_in(path: Path, scratch: str, layout: Layout, model: Model, trace: Tra
             "comments": f"Made by xlcnn {__version__}",
             "created": FIXED_TIMESTAMP,
         })
-        styles = Styles(wb.add_format, texts.flag("style.italic_notes"))
+        styles = Styles(wb.add_format, texts.flag("style.italic_notes"), texts("style.font"))
         ctx = BuildContext(layout, model, trace, styles, texts, info, worked, label_given, learning)
         sheets = []
         for plan in layout.sheets:

@@ -400,6 +400,6 @@ def page_setup(ws: Worksheet, ctx: BuildContext, name: str) -> None:
     ws.set_paper(9)
     ws.repeat_rows(0, 0)
     model = ctx.model.name[:60].replace("&", "&&")  # & starts a header code (&P is the page number)
-    ws.set_header(f"&L&\"Calibri,Bold\"{name}&Rxlcnn · {model}")
+    ws.set_header(f"&L&\"{ctx.styles.font},Bold\"{name}&Rxlcnn · {model}")
     ws.set_footer("&CPage &P of &N")
     ws.set_margins(left=0.4, right=0.4, top=0.6, bottom=0.6)

@@ -72,11 +72,14 @@ SMALL_AS_SCIENTIFIC = "[<0.0001]0.0E+00;0.0000"
 class Styles:
     """Formats for one workbook, made once and shared (XlsxWriter dedupes identical ones on save)."""
 
-    def __init__(self, add_format: Callable[[dict[str, Any]], Format], italic_notes: bool = True) -> None:
-        """``add_format`` makes a format from its properties (a workbook's ``add_format``)."""
+    def __init__(self, add_format: Callable[[dict[str, Any]], Format], italic_notes: bool = True,
+                 font: str = "Calibri") -> None:
+        """``add_format`` makes a format from its properties (a workbook's ``add_format``); ``font`` is the
+        language's (one with its glyphs)."""
         self.add_format = add_format
+        self.font = font
         self._cache: dict[tuple[tuple[str, Any], ...], Format] = {}
-        base = {"font_name": "Calibri", "font_size": 10, "valign": "vcenter"}
+        base = {"font_name": font, "font_size": 10, "valign": "vcenter"}
         self.base = base
         self.title = self.get(bold=True, font_size=16, font_color="#1F3864")
         self.subtitle = self.get(bold=True, font_size=12, font_color="#1F3864")

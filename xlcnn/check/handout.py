@@ -7,6 +7,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from xlcnn.check.fonts import check_fonts
 from xlcnn.check.libreoffice import DEFAULT_TIMEOUT, to_pdf
 from xlcnn.errors import LibreOfficeError, OutputError
 from xlcnn.files import write_atomically
@@ -23,6 +24,7 @@ def write_handout(workbook: str | os.PathLike[str], pdf: str | os.PathLike[str] 
         raise OutputError(f"{target}: the folder {target.parent} does not exist")
     if target.is_dir():
         raise OutputError(f"{target}: is a directory; give a file name ending in .pdf")
+    check_fonts(book)  # before LibreOffice starts: boxes instead of characters are found only by reading the PDF
 
     def write(tmp: Path) -> None:
         # LibreOffice names its output after the workbook: it prints into a folder beside the target.

@@ -8,7 +8,7 @@ from xlsxwriter.worksheet import Worksheet
 from xlcnn.book.layout import BACK_DENSE, HEADER_ROWS, LEFT, Grid, Holds, Layout, SheetKind, SheetPlan
 from xlcnn.book.sheet import BuildContext, SheetContent, setup_table_sheet, stage_header
 from xlcnn.book.stage import Stage
-from xlcnn.book.stages.dense import source_row
+from xlcnn.book.stages.dense import source_row, source_width
 from xlcnn.book.styles import GRADIENT_FORMAT, GRADIENT_TABLE_FORMAT, diverging_scale, symmetric_limit
 from xlcnn.model import names
 from xlcnn.nn.layers import dense, softmax
@@ -66,7 +66,7 @@ def back_dense_sheet(ctx: BuildContext, plan: SheetPlan) -> SheetContent:
     content.add(matrix.top, matrix.top + n - 1, emit)
 
     def setup(ws: Worksheet) -> None:
-        setup_table_sheet(ws, ctx, plan, [(LEFT, LEFT, 22), (matrix.left, matrix.left + classes - 1, 14),
+        setup_table_sheet(ws, ctx, plan, [(LEFT, LEFT, source_width(ctx)), (matrix.left, matrix.left + classes - 1, 14),
                                           (grad_flat.left, grad_flat.left, 16)])
         diverging_scale(ws, [matrix], limit)
         diverging_scale(ws, [grad_flat], symmetric_limit(learned.grad_flatten))

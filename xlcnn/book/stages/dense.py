@@ -5,7 +5,7 @@ from __future__ import annotations
 from xlsxwriter.worksheet import Worksheet
 
 from xlcnn.book.layout import DENSE, HEADER_ROWS, LEFT, Grid, Holds, Layout, SheetKind, SheetPlan
-from xlcnn.book.sheet import BuildContext, SheetContent, setup_table_sheet, stage_header
+from xlcnn.book.sheet import BuildContext, SheetContent, display_width, setup_table_sheet, stage_header
 from xlcnn.book.stage import Stage
 from xlcnn.book.styles import diverging_scale, number_format, symmetric_limit
 from xlcnn.model import names
@@ -51,7 +51,8 @@ def dense_sheet(ctx: BuildContext, plan: SheetPlan) -> SheetContent:
     content.add(matrix.top, matrix.top + n - 1, emit)
 
     def setup(ws: Worksheet) -> None:
-        setup_table_sheet(ws, ctx, plan, [(LEFT, LEFT, 22), (matrix.left, matrix.left + classes - 1, 14)])
+        setup_table_sheet(ws, ctx, plan, [(LEFT, LEFT, source_width(ctx)),
+                                          (matrix.left, matrix.left + classes - 1, 14)])
         diverging_scale(ws, [matrix, bias], limit)
         ws.freeze_panes(matrix.top, matrix.left)
 
@@ -83,3 +84,8 @@ def source_row(ctx: BuildContext, i: int) -> str:
     blocks = ctx.model.arch.blocks
     f, r, c = position(i, blocks[-1].pool_shape)
     return ctx.texts("dense.source_row", i=i + 1, k=len(blocks), f=f + 1, r=r + 1, c=c + 1)
+
+
+def source_width(ctx: BuildContext) -> float:
+    """The width of the column of those labels: the last one is the longest (its numbers are the largest)."""
+    return max(22.0, display_width(source_row(ctx, ctx.model.arch.flatten_size - 1)) * 1.1 + 2)

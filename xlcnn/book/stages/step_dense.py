@@ -8,7 +8,7 @@ from xlsxwriter.worksheet import Worksheet
 from xlcnn.book.layout import HEADER_ROWS, LEFT, STEP_DENSE, Grid, Holds, Layout, SheetKind, SheetPlan
 from xlcnn.book.sheet import BuildContext, SheetContent, setup_table_sheet, stage_header
 from xlcnn.book.stage import Stage
-from xlcnn.book.stages.dense import source_row
+from xlcnn.book.stages.dense import source_row, source_width
 from xlcnn.book.styles import diverging_scale, number_format, symmetric_limit
 from xlcnn.model import names
 from xlcnn.nn import learning
@@ -63,7 +63,7 @@ def step_dense_sheet(ctx: BuildContext, plan: SheetPlan) -> SheetContent:
     content.add(matrix.top, matrix.top + n - 1, emit)
 
     def setup(ws: Worksheet) -> None:
-        setup_table_sheet(ws, ctx, plan, [(LEFT, LEFT, 22), (flat.left, flat.left, 14),
+        setup_table_sheet(ws, ctx, plan, [(LEFT, LEFT, source_width(ctx)), (flat.left, flat.left, 14),
                                           (matrix.left, matrix.left + classes - 1, 14)])
         diverging_scale(ws, [matrix, bias], limit)
         ws.freeze_panes(matrix.top, matrix.left)

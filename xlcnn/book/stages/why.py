@@ -101,11 +101,13 @@ def _chart(book: Workbook, ctx: BuildContext, plan: SheetPlan) -> Chart:
             "values": [plan.name, contrib.top, contrib.left + c, contrib.top + maps - 1, contrib.left + c],
             "fill": {"color": CHART_COLOURS[c % len(CHART_COLOURS)]}, "gap": 60,
         })
-    chart.set_title({"name": t("why.chart_title"), "name_font": {"size": 12, "bold": True}})
-    chart.set_x_axis({"name": t("why.chart_axis"), "major_gridlines": {"visible": True, "line": {"color": "#D9D9D9"}}})
+    font = {"name": ctx.styles.font}  # the language's, with its glyphs
+    chart.set_title({"name": t("why.chart_title"), "name_font": {"size": 12, "bold": True, **font}})
+    chart.set_x_axis({"name": t("why.chart_axis"), "major_gridlines": {"visible": True, "line": {"color": "#D9D9D9"}},
+                      "name_font": font, "num_font": font})
     # Map 1 on top, as in the table; the values' axis and the maps' names stay at the bottom and the left.
-    chart.set_y_axis({"reverse": True, "crossing": "max", "label_position": "low"})
-    chart.set_legend({"position": "bottom"})
+    chart.set_y_axis({"reverse": True, "crossing": "max", "label_position": "low", "num_font": font})
+    chart.set_legend({"position": "bottom", "font": font})
     chart.set_size({"width": CHART_WIDTH_PX, "height": chart_height(maps, contrib.cols)})
     return chart
 
