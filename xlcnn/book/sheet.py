@@ -380,11 +380,30 @@ def print_setup(ws: Worksheet, ctx: BuildContext, plan: SheetPlan, columns: list
         ws.set_print_scale(max(10, min(100, int(95 * min(page_w / width, page_h / height)))))
     else:
         ws.fit_to_pages(1, 0)
-        tops = {g.title_row for g in plan.grids if g.rows > 1}
-        breaks = sorted(tops - {min(tops, default=0)})
+        page_w, page_h = PRINTABLE_PX if not landscape else PRINTABLE_PX[::-1]
+        # One page wide: LibreOffice scales the sheet by page_w / width, so a page holds this many rows (less
+        # the repeated title row, and a margin for its rounding).
+        rows_per_page = int(0.95 * page_h * max(1.0, width / page_w) / row_px) - 1
+        starts = sorted({g.title_row - plan.break_above for g in plan.grids if g.rows > 1})
+        breaks = band_breaks(starts, plan.last_row + 2, rows_per_page)
         if breaks:
-            ws.set_h_pagebreaks([b - plan.break_above for b in breaks][:1000])
+            ws.set_h_pagebreaks(breaks[:1000])
     page_setup(ws, ctx, plan.name)
+
+
+def band_breaks(starts: list[int], end: int, rows_per_page: int) -> list[int]:
+    """Page breaks that keep each band of grids (from its start row to the next band's) whole on a page, placed
+    greedily: a break falls before a band only when the band would not fit on what is left of the page. A band
+    taller than a page starts a page of its own, and LibreOffice breaks inside it where it must."""
+    breaks: list[int] = []
+    page_top = 0
+    if not starts:
+        return breaks
+    for start, stop in zip(starts, [*starts[1:], end], strict=True):
+        if stop - page_top > rows_per_page and start > page_top and start > starts[0]:  # the header keeps band 1
+            breaks.append(start)
+            page_top = start
+    return breaks
 
 
 def protect(ws: Worksheet) -> None:
