@@ -53,7 +53,7 @@ BUILT_INS = ", ".join(list_templates())
 TINY_CLASSES = "horizontal, vertical, diagonal"
 ADVICE = "use a smaller --size, fewer --filters, a larger --stride or --pool"
 INJECTION_LABELS = ["=1+1", "+SUM(A1)", "-2+3", "@cmd", '=HYPERLINK("http://x","y")']
-USAGE = "Usage: xlcnn build [OPTIONS] IMAGE\nTry 'xlcnn build --help' for help.\n\n"
+USAGE = "Usage: xlcnn build [OPTIONS] IMAGE... | FOLDER\nTry 'xlcnn build --help' for help.\n\n"
 
 
 # ------------------------------------------------------------------------------------------ helpers
@@ -174,7 +174,8 @@ def image_cases(d: Path) -> dict[str, Case]:
 
     case("missing", d / "nope.png", "no such file")
     (d / "folder.png").mkdir()
-    case("directory", d / "folder.png", "is a directory, not an image")
+    # A folder is a class set's pictures (issue 15): an empty one has none to build.
+    case("directory", d / "folder.png", "a folder with no pictures in it (no file whose name ends like an image)")
     (d / "empty.png").write_bytes(b"")
     case("empty", d / "empty.png", "the file is empty")
     (d / "notes.png").write_text("these are my notes, not a picture\n")
@@ -478,7 +479,7 @@ def test_usage_error(here: Path, extra: list[str], message: str) -> None:
 
 
 def test_missing_image_argument(here: Path) -> None:
-    run_case(here, Case(["build"], "Missing argument 'IMAGE'.", code=2))
+    run_case(here, Case(["build"], "Missing argument 'IMAGE... | FOLDER'.", code=2))
 
 
 # ------------------------------------------------------------------------------------------ limits

@@ -24,7 +24,7 @@ from xlcnn.model.templates import save_model
 
 ROOT = Path(__file__).resolve().parent.parent
 CIRCLE = ROOT / "samples" / "circle.png"
-USAGE = {"build": "Usage: xlcnn build [OPTIONS] IMAGE\nTry 'xlcnn build --help' for help.\n\n",
+USAGE = {"build": "Usage: xlcnn build [OPTIONS] IMAGE... | FOLDER\nTry 'xlcnn build --help' for help.\n\n",
          "verify": "Usage: xlcnn verify [OPTIONS] WORKBOOK\nTry 'xlcnn verify --help' for help.\n\n"}
 
 

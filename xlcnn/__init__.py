@@ -31,13 +31,15 @@ from xlcnn.version import __version__
 
 if TYPE_CHECKING:
     from xlcnn.book.build import build_workbook, modify_model
-    from xlcnn.check.handout import write_handout
+    from xlcnn.book.classset import build_class_set
+    from xlcnn.check.handout import write_handout, write_handouts
     from xlcnn.check.verify import verify_workbook
     from xlcnn.learn.train import train_model, write_template
 
 # Writing, checking and training pull in more (XlsxWriter, openpyxl, the data sets); they load on first use,
 # so that the engine and the trainer import without the spreadsheet libraries.
 _LAZY = {"build_workbook": "xlcnn.book.build", "modify_model": "xlcnn.book.build",
+         "build_class_set": "xlcnn.book.classset", "write_handouts": "xlcnn.check.handout",
          "write_handout": "xlcnn.check.handout", "train_model": "xlcnn.learn.train",
          "write_template": "xlcnn.learn.train", "verify_workbook": "xlcnn.check.verify"}
 
@@ -65,6 +67,7 @@ __all__ = [
     "WorkbookError",
     "XlcnnError",
     "__version__",
+    "build_class_set",
     "build_workbook",
     "forward",
     "learn",
@@ -77,5 +80,6 @@ __all__ = [
     "train_model",
     "verify_workbook",
     "write_handout",
+    "write_handouts",
     "write_template",
 ]

@@ -24,7 +24,7 @@ from xlcnn.check.programs import MAX_TIMEOUT, check_timeout
 from xlcnn.check.recalc import DEFAULT_ENGINE, ENGINES
 from xlcnn.errors import OptionError, XlcnnError, spell
 from xlcnn.model.modify import Size
-from xlcnn.model.spec import FIT_MODES, FitMode
+from xlcnn.model.spec import FIT_MODES, FitMode, Model
 from xlcnn.model.templates import MODEL_FILE, PATCHES_FILE, WEIGHTS_FILE, list_templates, load_model
 from xlcnn.nn.learning import DEFAULT_LEARNING_RATE, MAX_LEARNING_RATE
 from xlcnn.version import __version__
@@ -102,9 +102,13 @@ def cli() -> None:
 
 
 @cli.command("build")
-@click.argument("image", type=click.Path(path_type=Path, readable=False))  # xlcnn checks it, with its own words
+@click.argument("images", nargs=-1, required=True, metavar="IMAGE... | FOLDER",
+                type=click.Path(path_type=Path, readable=False))  # xlcnn checks them, with its own words
 @click.option("-o", "--output", type=click.Path(path_type=Path, readable=False),
-              help="The workbook to write (.xlsx). Default: the image's name with .xlsx, in this folder.")
+              help="The workbook to write (.xlsx). Default: the image's name with .xlsx, in this folder. For a "
+                   "class set (several images, or a folder), the folder to write a workbook per image into.")
+@click.option("-j", "--jobs", type=click.IntRange(1, 64), default=None, metavar="N",
+              help="For a class set: how many workbooks to build at once. Default: one per core.")
 @click.option("-m", "--model", "model_name", default="default", show_default=True, metavar="NAME|DIR",
               help="A built-in template (see 'xlcnn templates') or a template folder (./NAME for a folder named "
                    "like a built-in).")
@@ -140,12 +144,17 @@ def cli() -> None:
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True, metavar="N",
               help="Seeds the random weights of layers that the options above reshape (they are not trained).")
 @click.option("-q", "--quiet", is_flag=True, help="Print nothing but errors.")
-def build_command(image: Path, output: Path | None, model_name: str, label: str | None, fit: FitMode | None,
+def build_command(images: tuple[Path, ...], output: Path | None, jobs: int | None, model_name: str,
+                  label: str | None, fit: FitMode | None,
                   lang: str, worked: tuple[int, int, int] | None, learning_rate: float | None, no_learn: bool,
                   pdf: bool, verify: bool, size: Size | None,
                   filters: tuple[int, ...] | None, kernel: tuple[int, ...] | None, stride: tuple[int, ...] | None,
                   padding: tuple[int, ...] | None, pool: tuple[int, ...] | None, seed: int, quiet: bool) -> None:
     """Build the workbook of a CNN running on IMAGE.
+
+    Several images, or a folder of them, make a class set: a workbook per image in the folder given with -o,
+    built in parallel, and a summary (summary.csv, summary.xlsx) of what the network said of each. An image that
+    cannot be built is reported and skipped; the others still build.
 
     The architecture options reshape the chosen model; layers whose weights no longer fit get random weights
     (see --seed), and the workbook's model card says which.
@@ -159,19 +168,36 @@ def build_command(image: Path, output: Path | None, model_name: str, label: str 
       xlcnn build photo.jpg --size 128 --filters 16    # a bigger, untrained network
       xlcnn build photo.jpg --learning-rate 0.03       # a bolder step on the Step sheet
       xlcnn build photo.jpg --no-learn                 # the forward pass only
+      xlcnn build photos/ -o handouts/ --pdf           # a class set: a workbook and a PDF per photo
     """
     if no_learn and learning_rate is not None:
         raise click.UsageError("--learning-rate sets the step of the learning layer, which --no-learn leaves out; "
                                "give one or the other")
+    class_set = len(images) > 1 or images[0].is_dir()
+    if class_set and verify:
+        raise click.UsageError("--verify checks one workbook; for a class set, run 'xlcnn verify' on the workbooks "
+                               "you want checked")
+    if class_set and output is None:
+        raise click.UsageError("several images, or a folder, build a class set into a folder: give it with -o DIR")
+    if not class_set and jobs is not None:
+        raise click.UsageError("--jobs is for a class set (several images, or a folder); one image builds one "
+                               "workbook")
     if pdf or verify:
         find_soffice()  # say LibreOffice is missing before building, not after
     if pdf:
         check_language_fonts(lang)  # and that the language's characters would print as boxes
-    out = output if output is not None else Path(image.stem + ".xlsx")
     net = modify_model(load_model(model_name), size=size, filters=filters, kernel=kernel, stride=stride,
                        padding=padding, pool=pool, seed=seed, learn=not no_learn)
+    rate = DEFAULT_LEARNING_RATE if learning_rate is None else learning_rate
+    if class_set:
+        assert output is not None
+        _build_class_set(images, output, net, jobs, pdf, quiet, label=label, fit=fit, lang=lang, worked=worked,
+                         learn=not no_learn, learning_rate=rate)
+        return
+    image = images[0]
+    out = output if output is not None else Path(image.stem + ".xlsx")
     result = build_workbook(image, out, model=net, label=label, fit=fit, lang=lang, worked=worked, learn=not no_learn,
-                            learning_rate=DEFAULT_LEARNING_RATE if learning_rate is None else learning_rate)
+                            learning_rate=rate)
     for warning in result.warnings:
         click.echo(f"Warning: {spell(warning, as_flag)}", err=True)
     if not quiet:
@@ -193,6 +219,34 @@ def build_command(image: Path, output: Path | None, model_name: str, label: str 
         from xlcnn.check.verify import verify_workbook
 
         _show_verification(verify_workbook(result.path), as_json=False, quiet=quiet)
+
+
+def _build_class_set(images: tuple[Path, ...], folder: Path, net: Model, jobs: int | None, pdf: bool, quiet: bool,
+                     **options: Any) -> None:
+    """A workbook per picture into ``folder``, with a progress bar; failures on a line each; exit code 1 if any."""
+    from xlcnn.book.classset import build_class_set, check_class_set, pictures_in
+    from xlcnn.check.handout import write_handouts
+
+    check_class_set(list(images), folder, net, options["lang"], options["label"])  # before the progress bar
+    pictures, left_out = pictures_in(list(images))
+    if left_out and not quiet:
+        names = ", ".join(p.name for p in left_out[:5]) + (", …" if len(left_out) > 5 else "")
+        click.echo(f"Note: left out {len(left_out)} file(s) whose names do not end like an image: {names}", err=True)
+    with click.progressbar(length=len(pictures), label="Building", file=sys.stderr, show_pos=True,
+                           hidden=quiet) as bar:
+        made = build_class_set(list(images), folder, net, jobs=jobs, progress=lambda result: bar.update(1),
+                               **options)
+    for failed in made.failed:
+        click.echo(f"Error: {_one_line(spell(failed.error, as_flag))} (skipped)", err=True)
+    if pdf and made.built:
+        handouts = write_handouts([r.workbook for r in made.built] + [made.summary_book])
+        if not quiet:
+            click.echo(f"Wrote {len(handouts)} PDF handouts beside the workbooks.")
+    if not quiet:
+        click.echo(f"Wrote {len(made.built)} of {len(made.results)} workbooks to {folder}; the summary: "
+                   f"{made.summary_csv}, {made.summary_book}.")
+    if made.failed:
+        raise click.exceptions.Exit(1)
 
 
 @cli.command("verify")

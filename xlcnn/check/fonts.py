@@ -14,7 +14,7 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from xlcnn.book.texts import Texts
+from xlcnn.book.texts import load_texts
 from xlcnn.errors import LibreOfficeError
 
 SCAN_LIMIT = 64 * 1024 * 1024  # bytes of sheet XML searched at most: an xlcnn workbook's text is near the top
@@ -82,7 +82,7 @@ def check_fonts(book: Path) -> None:
 
 def check_language_fonts(code: str) -> None:
     """The same before building a workbook in language ``code`` that is to be printed: its texts' scripts."""
-    texts = Texts(code)
+    texts = load_texts(code)
     sample = texts("guide.title") + texts("steps.intro")
     _check([s for s in SCRIPTS if s.characters.search(sample)], f"the language {code} ({texts('meta.language')}) has")
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+from functools import partial
 from pathlib import Path
 
 from xlcnn.check.fonts import check_fonts
@@ -41,3 +42,22 @@ def write_handout(workbook: str | os.PathLike[str], pdf: str | os.PathLike[str] 
 
     write_atomically(target, write)
     return target
+
+
+def write_handouts(workbooks: list[Path], timeout: float = DEFAULT_TIMEOUT) -> list[Path]:
+    """Print several workbooks, each to a PDF beside it, in one LibreOffice run (it starts once, not per
+    workbook); each PDF appears whole or not at all. The workbooks' names must differ."""
+    for book in workbooks:
+        check_fonts(book)
+    folders = {book.parent for book in workbooks}
+    made: list[Path] = []
+    for folder in sorted(folders):
+        books = [b for b in workbooks if b.parent == folder]
+        with tempfile.TemporaryDirectory(prefix="xlcnn-pdf-", dir=folder) as scratch:
+            printed = to_pdf(books, Path(scratch), timeout)
+            for book, pdf in zip(books, printed, strict=True):
+                target = book.with_suffix(".pdf")
+                write_atomically(target, partial(os.replace, pdf))  # os.replace(pdf, tmp)
+                made.append(target)
+    order = {book.with_suffix(".pdf"): i for i, book in enumerate(workbooks)}
+    return sorted(made, key=order.__getitem__)
