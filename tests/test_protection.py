@@ -15,7 +15,7 @@ from tests.factories import make_model, random_image
 from xlcnn import build_workbook, load_model
 
 EDITABLE = re.compile(r"input_[rgb]|conv\d+_w\d+_\d+|conv\d+_b\d+|dense_[wb]|true_label|learning_rate|cam_class"
-                      r"|worked_(map|row|col)")
+                      r"|worked_(map|row|col)|exercise_answers")
 
 
 def cells_of(wb: openpyxl.Workbook, name: str) -> set[tuple[str, int, int]]:
@@ -70,3 +70,13 @@ def test_a_two_block_model_with_an_input_scale_unlocks_its_weights_only(tmp_path
     for name in fixed:  # the hyper-parameters shape the maps, so they are locked (a rebuild changes them)
         for sheet, r, c in cells_of(wb, name):
             assert wb[sheet].cell(r, c).protection.locked is not False, name
+
+
+def test_an_exercise_workbook_unlocks_its_answer_cells_too(tmp_path: Path) -> None:
+    out = tmp_path / "ex.xlsx"
+    build_workbook(Path("samples/circle.png"), out, load_model("default"), learn=False, exercise=3)
+    wb = openpyxl.load_workbook(out)
+    assert all(ws.protection.sheet for ws in wb.worksheets)
+    answers = cells_of(wb, "exercise_answers")
+    assert len(answers) == 8 and answers <= unlocked(wb)
+    assert unlocked(wb) == expected(wb)

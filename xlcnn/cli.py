@@ -26,6 +26,7 @@ from xlcnn.errors import OptionError, XlcnnError, spell
 from xlcnn.model.modify import Size
 from xlcnn.model.spec import FIT_MODES, FitMode, Model
 from xlcnn.model.templates import MODEL_FILE, PATCHES_FILE, WEIGHTS_FILE, list_templates, load_model
+from xlcnn.nn.exercises import seed_for
 from xlcnn.nn.learning import DEFAULT_LEARNING_RATE, MAX_LEARNING_RATE
 from xlcnn.version import __version__
 
@@ -127,6 +128,10 @@ def cli() -> None:
               help="Leave out the learning layer (the backward pass, the step, saliency, Grad-CAM): a forward-only "
                    "workbook, a third the size.")
 @click.option("--pdf", is_flag=True, help="Also print the workbook to a PDF handout beside it (needs LibreOffice).")
+@click.option("--exercise", is_flag=True,
+              help="Add an Exercises sheet: eight cells to compute by hand, each checked live, drawn at random from "
+                   "--seed and the image's name (so each picture of a class set gets its own), and write the "
+                   "teacher's answer key beside the workbook (NAME-key.xlsx; with --pdf, its PDF too).")
 @click.option("--verify", "verify", is_flag=True,
               help="Then recalculate the workbook in LibreOffice and check every formula (as 'xlcnn verify').")
 @click.option("--size", callback=lambda ctx, param, value: _size(value), metavar="N|HxW",
@@ -142,12 +147,13 @@ def cli() -> None:
 @click.option("--pool", callback=lambda ctx, param, value: _ints(value), metavar="N[,N…]",
               help="Change the max pool size (and stride), for every block or per block.")
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True, metavar="N",
-              help="Seeds the random weights of layers that the options above reshape (they are not trained).")
+              help="Seeds the random weights of layers that the options above reshape (they are not trained), and "
+                   "the cells of --exercise.")
 @click.option("-q", "--quiet", is_flag=True, help="Print nothing but errors.")
 def build_command(images: tuple[Path, ...], output: Path | None, jobs: int | None, model_name: str,
                   label: str | None, fit: FitMode | None,
                   lang: str, worked: tuple[int, int, int] | None, learning_rate: float | None, no_learn: bool,
-                  pdf: bool, verify: bool, size: Size | None,
+                  pdf: bool, exercise: bool, verify: bool, size: Size | None,
                   filters: tuple[int, ...] | None, kernel: tuple[int, ...] | None, stride: tuple[int, ...] | None,
                   padding: tuple[int, ...] | None, pool: tuple[int, ...] | None, seed: int, quiet: bool) -> None:
     """Build the workbook of a CNN running on IMAGE.
@@ -192,12 +198,12 @@ def build_command(images: tuple[Path, ...], output: Path | None, jobs: int | Non
     if class_set:
         assert output is not None
         _build_class_set(images, output, net, jobs, pdf, quiet, label=label, fit=fit, lang=lang, worked=worked,
-                         learn=not no_learn, learning_rate=rate)
+                         learn=not no_learn, learning_rate=rate, exercise_seed=seed if exercise else None)
         return
     image = images[0]
     out = output if output is not None else Path(image.stem + ".xlsx")
     result = build_workbook(image, out, model=net, label=label, fit=fit, lang=lang, worked=worked, learn=not no_learn,
-                            learning_rate=rate)
+                            learning_rate=rate, exercise=seed_for(image.name, seed) if exercise else None)
     for warning in result.warnings:
         click.echo(f"Warning: {spell(warning, as_flag)}", err=True)
     if not quiet:
@@ -211,10 +217,16 @@ def build_command(images: tuple[Path, ...], output: Path | None, jobs: int | Non
             learned = result.learning
             click.echo(f"One step of gradient descent (learning rate {learned.learning_rate:g}): "
                        f"loss {_loss(tr.loss)} → {_loss(learned.step_loss)}.")
+    if result.key is not None and not quiet:
+        click.echo(f"Wrote {result.key}: the answer key of its Exercises sheet.")
     if pdf:
         handout = write_handout(result.path)
         if not quiet:
             click.echo(f"Wrote {handout}: the printed handout.")
+        if result.key is not None:
+            key = write_handout(result.key)
+            if not quiet:
+                click.echo(f"Wrote {key}: the printed answer key.")
     if verify:
         from xlcnn.check.verify import verify_workbook
 
@@ -239,7 +251,8 @@ def _build_class_set(images: tuple[Path, ...], folder: Path, net: Model, jobs: i
     for failed in made.failed:
         click.echo(f"Error: {_one_line(spell(failed.error, as_flag))} (skipped)", err=True)
     if pdf and made.built:
-        handouts = write_handouts([r.workbook for r in made.built] + [made.summary_book])
+        keys = [r.key for r in made.built if r.key is not None]
+        handouts = write_handouts([r.workbook for r in made.built] + keys + [made.summary_book])
         if not quiet:
             click.echo(f"Wrote {len(handouts)} PDF handouts beside the workbooks.")
     if not quiet:

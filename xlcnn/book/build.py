@@ -26,6 +26,7 @@ from xlcnn.book import limits
 from xlcnn.book.layout import Layout
 from xlcnn.book.sheet import BuildContext, FormulaSheet, ImageInfo, protect
 from xlcnn.book.stages import EMITTERS, guide, plan_layout
+from xlcnn.book.stages.exercises import key_path, write_answer_key
 from xlcnn.book.stages.filters import SHOWN_PATCHES
 from xlcnn.book.stages.image import image_colours
 from xlcnn.book.stages.worked import default_choice
@@ -38,6 +39,7 @@ from xlcnn.model import modify
 from xlcnn.model.spec import Architecture, FitMode, Model
 from xlcnn.model.templates import load_model, validate_model
 from xlcnn.nn.engine import Trace, first_overflow, forward
+from xlcnn.nn.exercises import Exercise, draw
 from xlcnn.nn.learning import DEFAULT_LEARNING_RATE, Learning, learning_overflow
 from xlcnn.nn.learning import learn as learn_from
 from xlcnn.version import __version__
@@ -56,6 +58,7 @@ class BuildResult:
     worked: tuple[int, int, int]  # the conv-1 cell the worked example expands (map, row, column)
     warnings: list[str] = field(default_factory=list)
     learning: Learning | None = None  # the learning layer's numbers (None: built without it)
+    key: Path | None = None  # the answer key of the Exercises sheet (None: built without one)
 
 
 def check_workbook_output(output: Path, image: Path) -> None:
@@ -97,6 +100,7 @@ def build_workbook(
     worked: tuple[int, int, int] | None = None,
     learn: bool = True,
     learning_rate: float = DEFAULT_LEARNING_RATE,
+    exercise: int | None = None,
 ) -> BuildResult:
     """Write the workbook of ``model`` run on ``image`` to ``output`` (an .xlsx path).
 
@@ -105,7 +109,9 @@ def build_workbook(
     usually ``crop``); ``lang`` the language of the explanations; ``worked`` the conv-1 cell (map, row,
     column, from 1) that the worked example expands (default: the strongest cell over all maps, which
     survives ReLU whenever any cell does); ``learn`` whether the workbook has the learning layer (the backward
-    pass, one step of gradient descent with ``learning_rate``, saliency, Grad-CAM and the contributions).
+    pass, one step of gradient descent with ``learning_rate``, saliency, Grad-CAM and the contributions);
+    ``exercise`` a seed: the workbook then has an Exercises sheet of cells drawn with it, and its answer key is
+    written beside it (``NAME-key.xlsx``).
     """
     image_path, out = _path("image", image), _path("output", output)
     _check_types(model, label, fit, lang, worked)
@@ -116,7 +122,11 @@ def build_workbook(
         validate_model(model)  # a template was checked as it loaded; a model made in code is checked here
     texts = load_texts(lang)
     check_workbook_output(out, image_path)
-    layout = plan_for(net, learn)
+    if exercise is not None:
+        if not isinstance(exercise, int) or isinstance(exercise, bool) or exercise < 0:
+            raise TypeError(f"exercise must be a seed (a whole number, 0 or more), not {exercise!r}")
+        check_workbook_output(key_path(out), image_path)
+    layout = plan_for(net, learn, exercise is not None)
     limits.check_architecture(layout)  # before the image is read or the engine runs: a model too big is refused now
     source = read_image(image_path)
     spec = net.arch.input
@@ -133,10 +143,20 @@ def build_workbook(
     learned = _learning(net, fitted, trace, learning_rate, image_path) if learn else None
     choice = check_worked(worked, net) if worked is not None else default_choice(trace, net)
     info = ImageInfo(image_path.name, source.size, mode, thumbnail(fitted))
+    drawn = draw(net, trace, exercise) if exercise is not None else None
     counted: list[int] = []
     write_atomically(out, _unwrapped(lambda path: counted.append(
-        write_book(path, layout, net, trace, texts, info, choice, label_given=label is not None, learning=learned))))
-    return BuildResult(out, net, trace, est, counted[0], choice, warnings, learned)
+        write_book(path, layout, net, trace, texts, info, choice, label_given=label is not None, learning=learned,
+                   exercise=drawn))))
+    key = None
+    if drawn is not None:
+        key = key_path(out)
+        try:
+            write_atomically(key, lambda path: write_answer_key(path, net, trace, drawn, texts, out.name))
+        except BaseException:
+            out.unlink(missing_ok=True)  # a student's workbook without its key is half of what was asked for
+            raise
+    return BuildResult(out, net, trace, est, counted[0], choice, warnings, learned, key)
 
 
 def _path(name: str, value: object) -> Path:
@@ -177,11 +197,11 @@ def modify_model(
                                pool=pool, seed=seed, check=partial(check_architecture, learn=learn))
 
 
-def plan_for(model: Model, learn: bool = True) -> Layout:
-    """The layout of ``model``'s workbook: every sheet, with room on Filters 1 for the patches it has, and the
-    learning layer's sheets if ``learn``."""
+def plan_for(model: Model, learn: bool = True, exercise: bool = False) -> Layout:
+    """The layout of ``model``'s workbook: every sheet, with room on Filters 1 for the patches it has, the
+    learning layer's sheets if ``learn``, and the Exercises sheet if ``exercise``."""
     return plan_layout(model.arch, teaching=True, patches=0 if model.patches is None else int(model.patches.shape[1]),
-                       learning=learn)
+                       learning=learn, exercise=exercise)
 
 
 def _learning(model: Model, fitted: np.ndarray, trace: Trace, rate: float, image: Path) -> Learning:
@@ -223,16 +243,16 @@ def _unwrapped(write: Callable[[Path], object]) -> Callable[[Path], None]:
 
 def write_book(path: Path, layout: Layout, model: Model, trace: Trace, texts: Texts, info: ImageInfo,
            worked: tuple[int, int, int], worksheet_class: type[Worksheet] = FormulaSheet, *,
-           label_given: bool = False, learning: Learning | None = None) -> int:
+           label_given: bool = False, learning: Learning | None = None, exercise: Exercise | None = None) -> int:
     """Write the workbook of a planned ``layout`` to ``path`` (no checks, not atomic: ``build_workbook`` does
     both); → how many formulas it holds. ``worksheet_class`` is XlsxWriter's own for a byte-for-byte check of
     ``FormulaSheet``; ``label_given`` whether ``trace``'s true label was given rather than assumed; ``learning``
-    the learning layer's numbers, when ``layout`` has its sheets."""
+    the learning layer's numbers, when ``layout`` has its sheets, and ``exercise`` the Exercises sheet's tasks."""
     # Constant-memory mode flushes each row as the next begins: memory stays flat however big the image. The
     # rows go to XlsxWriter's temporary files, kept in a folder of our own that is removed whatever happens.
     with _scratch_folder() as scratch:
         return _write_in(path, scratch, layout, model, trace, texts, info, worked, worksheet_class, label_given,
-                         learning)
+                         learning, exercise)
 
 
 def _scratch_folder() -> tempfile.TemporaryDirectory[str]:
@@ -247,7 +267,7 @@ def _scratch_folder() -> tempfile.TemporaryDirectory[str]:
 
 def _write_in(path: Path, scratch: str, layout: Layout, model: Model, trace: Trace, texts: Texts, info: ImageInfo,
               worked: tuple[int, int, int], worksheet_class: type[Worksheet], label_given: bool,
-              learning: Learning | None) -> int:
+              learning: Learning | None, exercise: Exercise | None) -> int:
     wb = Workbook(str(path), {"constant_memory": True, "tmpdir": scratch, "strings_to_numbers": False,
                               "strings_to_formulas": False, "strings_to_urls": False})
     try:
@@ -259,7 +279,7 @@ def _write_in(path: Path, scratch: str, layout: Layout, model: Model, trace: Tra
             "created": FIXED_TIMESTAMP,
         })
         styles = Styles(wb.add_format, texts.flag("style.italic_notes"), texts("style.font"))
-        ctx = BuildContext(layout, model, trace, styles, texts, info, worked, label_given, learning)
+        ctx = BuildContext(layout, model, trace, styles, texts, info, worked, label_given, learning, exercise)
         sheets = []
         for plan in layout.sheets:
             content = EMITTERS[plan.kind.name](ctx, plan)

@@ -29,6 +29,7 @@ from xlcnn.files import reason, write_atomically
 from xlcnn.model.spec import Model
 from xlcnn.model.templates import load_model
 from xlcnn.nn.engine import true_index_of
+from xlcnn.nn.exercises import seed_for
 
 SUMMARY_CSV = "summary.csv"
 SUMMARY_BOOK = "summary.xlsx"
@@ -42,6 +43,7 @@ class Built:
     predicted: str
     probability: float
     formulas: int
+    key: Path | None = None  # the answer key of its Exercises sheet
 
 
 @dataclass(frozen=True)
@@ -99,14 +101,19 @@ def workbook_names(pictures: Sequence[Path]) -> list[str]:
 
 
 def _build_one(picture: Path, out: Path, model: Model, options: dict[str, Any]) -> Built | Failed:
-    """One workbook (in a worker process): what it predicted, or why it could not be built."""
+    """One workbook (in a worker process): what it predicted, or why it could not be built. With an exercise
+    seed, each picture draws its own cells (the seed mixed with the picture's name)."""
+    options = dict(options)
+    seed = options.pop("exercise_seed", None)
     try:
-        result = build_workbook(picture, out, model=model, **options)
+        drawn = None if seed is None else seed_for(picture.name, seed)
+        result = build_workbook(picture, out, model=model, exercise=drawn, **options)
     except XlcnnError as exc:
         return Failed(picture, one_line(exc.message))
     except OSError as exc:  # a file the library did not foresee refusing
         return Failed(picture, f"{picture}: {reason(exc)}")
-    return Built(picture, out, result.trace.predicted_label, float(result.trace.probs.max()), result.formulas)
+    return Built(picture, out, result.trace.predicted_label, float(result.trace.probs.max()), result.formulas,
+                 result.key)
 
 
 def build_class_set(
@@ -121,7 +128,8 @@ def build_class_set(
 ) -> ClassSet:
     """Build a workbook of ``model`` for every picture of ``sources`` (files or folders) into ``folder``, on
     ``jobs`` processes (default: one per core), then the summaries. ``options`` are ``build_workbook``'s (label,
-    fit, worked, learn, learning_rate); ``progress`` is called as each picture is done."""
+    fit, worked, learn, learning_rate) and ``exercise_seed`` (an Exercises sheet and answer key per picture, each
+    drawn from the seed and the picture's name); ``progress`` is called as each picture is done."""
     out = Path(folder)
     pictures, net, texts = check_class_set(sources, out, model, lang, options.get("label"))
     _make_folder(out)

@@ -28,6 +28,7 @@ from xlcnn.model.spec import Model
 
 if TYPE_CHECKING:  # the engine imports the layer modules, which import this one
     from xlcnn.nn.engine import Trace
+    from xlcnn.nn.exercises import Exercise
     from xlcnn.nn.learning import Learning
 
 MARGIN_WIDTH = 1.5
@@ -60,7 +61,8 @@ Emit = Callable[[CellSink, int], None]
 # The only functions xlcnn's formulas use (docs/architecture.md: they work alike in Excel 2010+, LibreOffice and
 # Google Sheets). tests/test_build.py checks the formulas of every template and of random architectures against
 # this list; a formula given to XlsxWriter's own write path (an A1 reference, an array) is rewritten as usual.
-OUR_FUNCTIONS = ("SUMPRODUCT", "SUM", "MAX", "MIN", "ABS", "EXP", "LN", "INDEX", "MATCH", "IF", "AND", "OR", "INT")
+OUR_FUNCTIONS = ("SUMPRODUCT", "SUM", "MAX", "MIN", "ABS", "EXP", "LN", "INDEX", "MATCH", "IF", "AND", "OR", "INT",
+                 "ISNUMBER")
 _OTHER_FUNCTION = re.compile(r"(?<![A-Za-z0-9_.])(?!(?:" + "|".join(OUR_FUNCTIONS) + r")\()[A-Za-z_][A-Za-z0-9_.]*\(")
 
 
@@ -267,6 +269,8 @@ class BuildContext:
     # say it was assumed. (Verify compares no text, so its replay leaves it False.)
     label_given: bool = False
     learning: Learning | None = None  # every number of the learning sheets (None: the workbook has none)
+    exercise: Exercise | None = None  # the Exercises sheet's tasks (None: the workbook has none)
+    exercise_answers: tuple[float | str | None, ...] | None = None  # what was typed (verify reads them back)
 
     @property
     def learned(self) -> Learning:

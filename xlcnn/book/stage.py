@@ -34,6 +34,7 @@ class Stage:
     repeat: Repeat = Repeat.ONCE
     teaching: bool = False  # only in teaching workbooks (the worked example, the Shapes table)
     learning: bool = False  # only in workbooks with the learning layer (the backward pass, the step, …)
+    exercise: bool = False  # only in exercise workbooks (the Exercises sheet)
     mixed_formulas: Callable[[Layout, SheetPlan], int] | None = None  # formulas in its sheet's grids of mixed content
     checked_last: bool = False  # verify compares it after the rest (the Guide repeats the results)
 

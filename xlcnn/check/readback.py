@@ -19,6 +19,7 @@ from openpyxl.utils.cell import range_boundaries
 
 from xlcnn.book.layout import GUIDE, TITLE, Layout, col_name
 from xlcnn.book.stages import plan_layout
+from xlcnn.book.stages.exercises import ANSWERS, TASKS
 from xlcnn.book.texts import DEFAULT_LANGUAGE, Texts, available_languages
 from xlcnn.check.cells import cell_ref
 from xlcnn.check.sheets import View
@@ -27,6 +28,7 @@ from xlcnn.model import names
 from xlcnn.model.labels import check_label, check_labels
 from xlcnn.model.spec import Architecture, ConvSpec, InputSpec, Model, PoolSpec, Provenance
 from xlcnn.model.templates import weights_from_arrays
+from xlcnn.nn.exercises import KINDS, Exercise, Kind, Task
 from xlcnn.nn.learning import MAX_LEARNING_RATE
 
 # ------------------------------------------------------------------------------------- reading it back
@@ -149,6 +151,8 @@ class ReadBack:
     language: str
     learning_rate: float | None = None  # None: the workbook has no learning layer
     cam_class: str | None = None  # the class its Grad-CAM explains
+    exercise: Exercise | None = None  # the Exercises sheet's tasks (None: the workbook has none)
+    exercise_answers: tuple[float | str | None, ...] | None = None  # what the student typed
 
 
 def read_back(path: Path, view: View) -> ReadBack:
@@ -164,12 +168,38 @@ def read_back(path: Path, view: View) -> ReadBack:
         raise WorkbookError(str(exc)) from None
     true_label = _read_true_label(r, classes)
     learning = r.has(names.LEARNING_RATE)
-    layout = plan_layout(arch, teaching=r.has("worked_map"), learning=learning)
+    layout = plan_layout(arch, teaching=r.has("worked_map"), learning=learning, exercise=r.has(ANSWERS))
     _check_layout(r, layout)
     model = Model("workbook", path.name, "", arch, weights, Provenance("unknown", f"read back from {path.name}"))
     worked = _read_worked(r, arch) if r.has("worked_map") else None
     rate, cam = (_read_learning_rate(r), _read_class(r, names.CAM_CLASS, classes)) if learning else (None, None)
-    return ReadBack(model, image, true_label, layout, worked, _language(view), rate, cam)
+    exercise, answers = _read_exercise(r, arch) if r.has(ANSWERS) else (None, None)
+    return ReadBack(model, image, true_label, layout, worked, _language(view), rate, cam, exercise, answers)
+
+
+def _read_exercise(r: Reader, arch: Architecture) -> tuple[Exercise, tuple[float | str | None, ...]]:
+    """The Exercises sheet's tasks (three whole numbers each, within the network's bounds) and the answers typed."""
+    n = len(KINDS)
+    tasks_area = r.area(TASKS, (n, 3), f"{n} tasks of three numbers")
+    first, last = arch.blocks[0], arch.blocks[-1]
+    classes, flat = len(arch.classes), arch.flatten_size
+    bounds = {Kind.CONV: first.conv_shape, Kind.RELU: first.conv_shape, Kind.POOL: first.pool_shape,
+              Kind.FLATTEN: last.pool_shape, Kind.LOGIT: (classes, 0, 0), Kind.SOFTMAX: (classes, 0, 0),
+              Kind.LOSS: (0, 0, 0), Kind.GRADIENT: (flat, classes, 0)}
+    tasks = []
+    for i, kind in enumerate(KINDS):
+        numbers = []
+        for j, top in enumerate(bounds[kind]):
+            value = r.number(tasks_area, i, j)
+            if not value.is_integer() or not (1 if top else 0) <= value <= top:
+                raise r.fail(f"{tasks_area.at(i, j)} ({TASKS}) is {value:g}, but the task it belongs to was drawn "
+                             "with a whole number from " + (f"1 to {top}" if top else "0 (it is not used)")
+                             + "; the Exercises sheet's tasks were edited")
+            numbers.append(int(value))
+        tasks.append(Task(kind, *numbers))
+    answers_area = r.area(ANSWERS, (n, 1), f"{n} answers")
+    typed = tuple(r.value(answers_area, i, 0) for i in range(n))
+    return Exercise(tuple(tasks)), typed
 
 
 def _read_input(r: Reader) -> np.ndarray:

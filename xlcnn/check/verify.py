@@ -288,7 +288,7 @@ def expected_cells(back: ReadBack, trace: Trace, learned: Learning | None = None
     first mismatch reported is where a fault starts rather than where it ends up.
     """
     ctx = BuildContext(back.layout, back.model, trace, Styles(_no_format), Texts(back.language), None, back.worked,
-                       learning=learned)
+                       learning=learned, exercise=back.exercise, exercise_answers=back.exercise_answers)
     plans = sorted(back.layout.sheets, key=lambda plan: BY_KIND[plan.kind].checked_last)
     out = Expected({}, {}, {})
     with np.errstate(all="ignore"):  # edited pixels may be outside 0–255 for the Image sheet's colours
@@ -455,7 +455,8 @@ def _matches(expected: Any, got: Any) -> bool:
         # disagree on which one (Excel says #NUM!, LibreOffice #VALUE!), so any error will do.
         return _is_error(got)
     if isinstance(expected, str):
-        return got == expected
+        # An empty text result (a check with no answer to judge) is stored as no value at all by some writers.
+        return got == expected or (expected == "" and got is None)
     exp = float(expected)
     if not math.isfinite(exp):
         # The engine's inf (e.g. −ln 0 when a probability underflows) is an error value in a spreadsheet.
@@ -512,7 +513,7 @@ def compare_cache(expected: Mapping[str, Mapping[Pos, Any]], book: View) -> Cach
         for pos in sorted(wanted):
             cells += 1
             want, got = wanted[pos], values.get(pos)
-            if got is None:
+            if got is None and want != "":  # an empty text result is stored as no value (XlsxWriter, Excel)
                 missing += 1
                 problem = "missing"
             elif not _matches(want, got):

@@ -17,6 +17,7 @@ from xlcnn.book.stages import (
     back_relu,
     conv,
     dense,
+    exercises,
     filters,
     flatten,
     gradcam,
@@ -68,6 +69,7 @@ STAGES: tuple[Stage, ...] = (
     saliency.STAGE,
     gradcam.STAGE,
     shapes.STAGE,
+    exercises.STAGE,  # last: the student works from every sheet before it
 )
 
 # Each sheet kind's emitter, by the kind's name. A dict (not a lookup through STAGES) so that a test can stand
@@ -76,13 +78,15 @@ EMITTERS: dict[str, SheetBuilder] = {stage.kind.name: stage.emit for stage in ST
 BY_KIND: dict[SheetKind, Stage] = {stage.kind: stage for stage in STAGES}
 
 
-def plan_layout(arch: Architecture, teaching: bool = False, patches: int = 0, learning: bool = False) -> Layout:
+def plan_layout(arch: Architecture, teaching: bool = False, patches: int = 0, learning: bool = False,
+                exercise: bool = False) -> Layout:
     """Every sheet and grid of the workbook of ``arch``: each stage in turn, the per-block ones once per
     conv block (the backward pass's from the last block down); ``teaching`` adds the worked example and the
-    Shapes table, ``learning`` the learning layer; ``patches`` is how many training patches per conv-1 filter
-    the model has to show."""
+    Shapes table, ``learning`` the learning layer, ``exercise`` the Exercises sheet; ``patches`` is how many
+    training patches per conv-1 filter the model has to show."""
     layout = Layout(arch, patches)
-    stages = [stage for stage in STAGES if (teaching or not stage.teaching) and (learning or not stage.learning)]
+    stages = [stage for stage in STAGES if (teaching or not stage.teaching) and (learning or not stage.learning)
+              and (exercise or not stage.exercise)]
     i = 0
     while i < len(stages):
         if stages[i].repeat is Repeat.ONCE:
