@@ -233,6 +233,7 @@ class Layout:
     def __init__(self, arch: Architecture, patches: int = 0) -> None:
         self.arch = arch
         self.patches = patches  # training patches per conv-1 filter that the workbook shows (Filters 1)
+        self.learning = False  # whether the learning layer's sheets are planned too (the Overview sums it up)
         self.sheets: list[SheetPlan] = []
         self.grids: dict[str, Grid] = {}
 

@@ -25,6 +25,7 @@ from xlcnn.book.stages import (
     image,
     input,
     loss,
+    overview,
     pool,
     relu,
     saliency,
@@ -41,6 +42,7 @@ from xlcnn.model.spec import Architecture
 
 STAGES: tuple[Stage, ...] = (
     guide.STAGE,
+    overview.STAGE,  # the whole story on one page, before the stages tell it
     image.STAGE,
     input.STAGE,
     filters.STAGE,  # per conv block: Filters k, Conv k, the worked example (block 1), ReLU k, Pool k
@@ -85,6 +87,7 @@ def plan_layout(arch: Architecture, teaching: bool = False, patches: int = 0, le
     Shapes table, ``learning`` the learning layer, ``exercise`` the Exercises sheet; ``patches`` is how many
     training patches per conv-1 filter the model has to show."""
     layout = Layout(arch, patches)
+    layout.learning = learning
     stages = [stage for stage in STAGES if (teaching or not stage.teaching) and (learning or not stage.learning)
               and (exercise or not stage.exercise)]
     i = 0
