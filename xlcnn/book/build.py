@@ -7,6 +7,7 @@ is written; the workbook is then written to a temporary file beside the output a
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import os
 import tempfile
@@ -121,6 +122,7 @@ def build_workbook(
     if isinstance(model, Model):
         validate_model(model)  # a template was checked as it loaded; a model made in code is checked here
     texts = load_texts(lang)
+    net, label = in_language(net, lang, label)
     check_workbook_output(out, image_path)
     if exercise is not None:
         if not isinstance(exercise, int) or isinstance(exercise, bool) or exercise < 0:
@@ -157,6 +159,18 @@ def build_workbook(
             out.unlink(missing_ok=True)  # a student's workbook without its key is half of what was asked for
             raise
     return BuildResult(out, net, trace, est, counted[0], choice, warnings, learned, key)
+
+
+def in_language(model: Model, lang: str, label: str | None) -> tuple[Model, str | None]:
+    """``model`` with its classes named in ``lang`` where its template translates them (``labels.zh``), and the
+    true label given in either language as the workbook will name it. The workbook's defined names and verify
+    work on whatever names its ``labels`` cells hold."""
+    shown = model.labels_in(lang)
+    if shown is None:
+        return model, label
+    if label in model.classes:
+        label = shown[model.classes.index(label)]
+    return dataclasses.replace(model, arch=dataclasses.replace(model.arch, classes=shown)), label
 
 
 def _path(name: str, value: object) -> Path:

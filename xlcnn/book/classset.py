@@ -22,7 +22,7 @@ from typing import Any
 from PIL import Image
 from xlsxwriter.workbook import Workbook
 
-from xlcnn.book.build import FIXED_TIMESTAMP, build_workbook
+from xlcnn.book.build import FIXED_TIMESTAMP, build_workbook, in_language
 from xlcnn.book.texts import DEFAULT_LANGUAGE, Texts, load_texts
 from xlcnn.errors import OutputError, XlcnnError, one_line
 from xlcnn.files import reason, write_atomically
@@ -182,8 +182,9 @@ def check_class_set(sources: Sequence[str | os.PathLike[str]], folder: Path, mod
         raise OutputError(f"{folder}: the folder {folder.absolute().parent} does not exist")
     net = model if isinstance(model, Model) else load_model(model)
     texts = load_texts(lang)
-    if label is not None:
-        true_index_of(net, label)
+    if label is not None:  # in English or in the workbook's language (a template's labels.zh)
+        shown, label = in_language(net, lang, label)
+        true_index_of(shown, label)
     return pictures, net, texts
 
 

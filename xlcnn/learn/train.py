@@ -38,7 +38,7 @@ from xlcnn.model.templates import (
     write_patches,
     write_weights,
 )
-from xlcnn.model.zoo import ARCHITECTURES, initial_weights
+from xlcnn.model.zoo import ARCHITECTURES, TRANSLATED_LABELS, initial_weights
 from xlcnn.nn import engine
 from xlcnn.nn.layers import softmax
 
@@ -551,6 +551,7 @@ def _train_model(
                                                        for layer in measured.activity),
         ),
         patches=top_patches(arch, weights, source.train.images),
+        labels=TRANSLATED_LABELS.get(arch.classes, ()),
     )
 
 

@@ -192,7 +192,14 @@ class Model:
     # What each conv-1 filter looks for: (filters, P, k, k, 3) uint8, the P training patches (raw RGB
     # pixels) that excite filter f most, strongest first; stored beside the weights (patches.npz).
     patches: np.ndarray | None = None
+    # The class names in other languages, for display (``[labels.zh]`` in model.toml): (language, names) pairs,
+    # each names tuple in the order of ``classes``.
+    labels: tuple[tuple[str, tuple[str, ...]], ...] = ()
 
     @property
     def classes(self) -> tuple[str, ...]:
         return self.arch.classes
+
+    def labels_in(self, language: str) -> tuple[str, ...] | None:
+        """The class names in ``language``, if the template has them."""
+        return dict(self.labels).get(language)

@@ -66,7 +66,7 @@ MAX_SCALE_CHARS = 40  # "1/255", "0.00392156862745098", the longest repr of a fl
 MAX_SCALE_EXPONENT = 400  # no text of 40 characters with an exponent beyond ±400 is a positive finite float64
 MAX_WEIGHTS = 5_000_000  # the most cells xlcnn writes in a workbook (xlcnn.book.limits.MAX_CELLS): no more weights
 
-TOP_LEVEL_KEYS = ("format", "name", "title", "description", "classes", "input", "layers", "provenance")
+TOP_LEVEL_KEYS = ("format", "name", "title", "description", "classes", "labels", "input", "layers", "provenance")
 INPUT_KEYS = ("height", "width", "channels", "scale", "fit")
 PROVENANCE_KEYS = tuple(field.name for field in dataclasses.fields(Provenance))
 
@@ -112,11 +112,29 @@ def load_model(name_or_dir: str | os.PathLike[str] = "default") -> Model:
     description = r.text("description", default="")
     provenance = _parse_provenance(r.table_of("provenance") or {}, toml_path)
     _check_activity(provenance, arch, toml_path)
+    labels = _parse_labels(r.table_of("labels") or {}, arch, toml_path)
     # Last: the weights are read only for a model.toml that is right in every field.
     weights = _read_weights(folder / WEIGHTS_FILE, arch)
     patches = _read_patches(folder / PATCHES_FILE, arch)
     return Model(name=name, title=title, description=description, arch=arch, weights=weights,
-                 provenance=provenance, source=folder, patches=patches)
+                 provenance=provenance, source=folder, patches=patches, labels=labels)
+
+
+def _parse_labels(table: Mapping[str, Any], arch: Architecture, path: Path) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    """``[labels]``: for each language code, the classes' names in that language, one per class, in order."""
+    out = []
+    for code, names_ in table.items():
+        if not re.fullmatch(r"[a-z]{2,3}(-[A-Za-z0-9]{2,8})?", code):
+            raise ModelError(f"{path}: labels.{_key_name(code)}: not a language code (such as zh)")
+        try:
+            translated = check_labels(names_, f"labels.{code}")
+        except ValueError as exc:
+            raise ModelError(f"{path}: {exc}") from None
+        if len(translated) != len(arch.classes):
+            raise ModelError(f"{path}: labels.{code} names {len(translated)} classes, but classes lists "
+                             f"{len(arch.classes)}")
+        out.append((code, translated))
+    return tuple(out)
 
 
 def save_model(model: Model, folder: str | Path) -> Path:
@@ -167,6 +185,7 @@ def model_toml(model: Model) -> str:
         "title": model.title,
         "description": model.description,
         "classes": list(arch.classes),
+        **({"labels": {code: list(names_) for code, names_ in model.labels}} if model.labels else {}),
         "input": {
             "height": arch.input.height,
             "width": arch.input.width,

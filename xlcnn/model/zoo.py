@@ -52,6 +52,16 @@ def tiny_architecture(classes: tuple[str, ...] = ("horizontal", "vertical", "dia
 
 DIGITS = tuple(f"digit {d}" for d in range(10))
 
+# The built-in data sets' classes in other languages, for display (``labels`` in model.toml): a template trained
+# on one of these class lists gets them. Keyed by the English names, in order.
+TRANSLATED_LABELS: dict[tuple[str, ...], tuple[tuple[str, tuple[str, ...]], ...]] = {
+    ("circle", "square", "triangle"): (("zh", ("圆形", "正方形", "三角形")),),
+    ("horizontal", "vertical", "diagonal"): (("zh", ("横条纹", "竖条纹", "斜条纹")),),
+    DIGITS: (("zh", tuple(f"数字 {d}" for d in range(10))),),
+    ("face", "not a face"): (("zh", ("人脸", "不是人脸")),),
+    ("horizontal edges", "vertical edges", "red"): (("zh", ("横向边缘", "纵向边缘", "红色")),),
+}
+
 
 def digits_architecture(classes: tuple[str, ...] = DIGITS) -> Architecture:
     """16×16×3, 8 then 12 filters: 108 values into the dense layer."""
