@@ -183,8 +183,8 @@ def check_class_set(sources: Sequence[str | os.PathLike[str]], folder: Path, mod
     net = model if isinstance(model, Model) else load_model(model)
     texts = load_texts(lang)
     if label is not None:  # in English or in the workbook's language (a template's labels.zh)
-        shown, label = in_language(net, lang, label)
-        true_index_of(shown, label)
+        shown, named = in_language(net, lang, label)
+        true_index_of(shown, named or label)
     return pictures, net, texts
 
 
