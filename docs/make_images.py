@@ -25,6 +25,9 @@ DPI = 80
 # picture → (sample, template, language, true label or None, the sheet's page starts with this text)
 PAGES = {
     "default-guide.png": ("circle", "default", "en", None, "Guide"),
+    "default-overview.png": ("circle", "default", "en", None, "Overview"),
+    "zh-digits-overview.png": ("digit-3", "digits", "zh", None, "Overview"),
+    "faces-overview.png": ("face", "faces", "en", None, "Overview"),
     "default-input.png": ("circle", "default", "en", None, "Input"),
     "default-filters1.png": ("circle", "default", "en", None, "Filters 1"),
     "default-conv1.png": ("circle", "default", "en", None, "Conv 1"),
