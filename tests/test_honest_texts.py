@@ -117,19 +117,19 @@ def test_the_notes_list_the_model_s_own_classes(tmp_path: Path) -> None:
 
 
 def test_in_chinese_the_same_things_are_said_in_chinese(books: dict[str, Any]) -> None:
-    tiny = load_model("tiny")
+    tiny = load_model("tiny")  # its classes named by its labels.zh in a Chinese workbook
     assumed, given = books["assumed-zh"][0], books["given-zh"][0]
-    classes = (f"这个模型只认识它自己的类别：{TINY_CLASSES}。任何别的图片都会被硬塞进其中一类："
+    classes = ("这个模型只认识它自己的类别：横条纹, 竖条纹, 斜条纹。任何别的图片都会被硬塞进其中一类："
                "就算是一张猫的照片，也会得到其中一个标签。")
     assert notes_under_the_loss(assumed, tiny) == [
-        "生成这个工作簿时没有给出真实标签，所以假定真实标签就是预测结果（horizontal）。"
+        "生成这个工作簿时没有给出真实标签，所以假定真实标签就是预测结果（横条纹）。"
         "要选出真正的类别，请打开 Loss 工作表，在下拉列表（true_label 单元格）里选择正确的类别。", classes]
     assert loss_source_line(assumed) == (
-        "生成这个工作簿时没有给出真实标签，所以假定真实标签就是预测结果（horizontal）。"
+        "生成这个工作簿时没有给出真实标签，所以假定真实标签就是预测结果（横条纹）。"
         "要选出真正的类别，请在下面的下拉列表里选择正确的类别。")
-    assert notes_under_the_loss(given, tiny) == ["真实标签：vertical（生成工作簿时给出）。", classes]
+    assert notes_under_the_loss(given, tiny) == ["真实标签：竖条纹（生成工作簿时给出）。", classes]
     assert loss_source_line(given) == (
-        "真实标签：vertical（生成工作簿时给出）。在下面的下拉列表里换一个类别，就能看到它的损失。")
+        "真实标签：竖条纹（生成工作簿时给出）。在下面的下拉列表里换一个类别，就能看到它的损失。")
 
 
 # ------------------------------------------------------------------------------------ the model card

@@ -33,7 +33,7 @@ ORIGINAL = (TINY / "model.toml").read_text(encoding="utf-8")
 SECONDS = 2.0  # the most any refusal may take, start-up of the command included
 LONGEST_PROBLEM = 400  # characters after the file's name, however much the file holds
 
-TOP_KEYS = "format, name, title, description, classes, input, layers, provenance"
+TOP_KEYS = "format, name, title, description, classes, labels, input, layers, provenance"
 PROVENANCE_KEYS = ("method, summary, dataset, seed, epochs, train_size, accuracy, accuracy_note, command, licence, "
                    "median_confidence, calibration_error, temperature, activity")
 LAYERS_RULE = "layers must be (conv, relu, maxpool) repeated, then flatten, dense, softmax, cross_entropy"

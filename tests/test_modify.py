@@ -153,7 +153,7 @@ def test_the_model_card_of_a_modified_model_says_so(tmp_path: Path) -> None:
     assert result.model.arch.input.height == 16
     texts = [c.value for row in openpyxl.load_workbook(out)["Guide"].iter_rows() for c in row
              if isinstance(c.value, str)]
-    assert any(t.startswith("modified: Changed from template 'default' (trained): conv 1, conv 2 and dense have "
+    assert any(t.startswith("Changed from template 'default' (trained): conv 1, conv 2 and dense have "
                             "random starting weights (He-normal, seed 7)") for t in texts)
     assert "not measured" in texts
     assert "xlcnn build IMAGE --model default --size 16 --filters 2 --seed 7" in texts

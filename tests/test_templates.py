@@ -238,7 +238,11 @@ def set_layer(index: int, **values: Any) -> Callable[[dict[str, Any]], None]:
 
 
 def set_classes(*labels: Any) -> Callable[[dict[str, Any]], None]:
-    return lambda doc: doc.update(classes=list(labels))
+    """New classes; the template's translations of the old ones (labels.zh) go with them."""
+    def edit(doc: dict[str, Any]) -> None:
+        doc.update(classes=list(labels))
+        doc.pop("labels", None)
+    return edit
 
 
 def set_layers(*types: str) -> Callable[[dict[str, Any]], None]:

@@ -163,13 +163,15 @@ def build_workbook(
 
 def in_language(model: Model, lang: str, label: str | None) -> tuple[Model, str | None]:
     """``model`` with its classes named in ``lang`` where its template translates them (``labels.zh``), and the
-    true label given in either language as the workbook will name it. The workbook's defined names and verify
-    work on whatever names its ``labels`` cells hold."""
-    shown = model.labels_in(lang)
-    if shown is None:
+    true label, given in any of the template's languages, as the workbook will name it. The workbook's defined
+    names and verify work on whatever names its ``labels`` cells hold."""
+    shown = model.labels_in(lang) or model.classes
+    for names_ in (model.classes, *(translated for _, translated in model.labels)):
+        if label in names_:  # a label in any of the template's languages names the same class
+            label = shown[names_.index(label)]
+            break
+    if shown == model.classes:
         return model, label
-    if label in model.classes:
-        label = shown[model.classes.index(label)]
     return dataclasses.replace(model, arch=dataclasses.replace(model.arch, classes=shown)), label
 
 
