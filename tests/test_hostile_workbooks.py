@@ -362,7 +362,8 @@ def test_engine_failures_name_the_users_file_once(tiny: Path, tmp_path: Path, ow
 def styles_with(xml: str, base: int, num_format: str | None = None, font_rgb: str | None = None,
                 dxf: str | None = None) -> tuple[str, int]:
     """styles.xml with a new cell format copied from cell format ``base``, with another number format or font
-    colour (and, if given, a conditional format style ``<dxf>`` as dxfId 0); → (the XML, the new format's index)."""
+    colour (and, if given, a conditional format style ``<dxf>`` after those there, as ``next_dxf`` counts them);
+    → (the XML, the new format's index)."""
     xfs = re.search(r"<cellXfs count=\"\d+\">(.*?)</cellXfs>", xml, re.S)
     assert xfs
     cell_formats = re.findall(r"<xf [^>]*?(?:/>|>.*?</xf>)", xfs.group(1), re.S)
@@ -372,14 +373,26 @@ def styles_with(xml: str, base: int, num_format: str | None = None, font_rgb: st
         xml = xml.replace("</numFmts>", f'<numFmt numFmtId="300" formatCode="{code}"/></numFmts>')
         xf = re.sub(r'numFmtId="\d+"', 'numFmtId="300"', xf)
     if font_rgb is not None:
-        fonts = len(re.findall(r"<font>", xml))
+        fonts_table = re.search(r"<fonts [^>]*>(.*?)</fonts>", xml, re.S)
+        assert fonts_table
+        fonts = len(re.findall(r"<font>", fonts_table.group(1)))  # not the conditional formats' fonts
         xml = xml.replace("</fonts>", f'<font><sz val="14"/><color rgb="FF{font_rgb}"/><name val="Calibri"/></font>'
                                       "</fonts>")
         xf = re.sub(r'fontId="\d+"', f'fontId="{fonts}"', xf)
     if dxf is not None:
-        xml = xml.replace('<dxfs count="0"/>', f'<dxfs count="1">{dxf}</dxfs>')
+        n = next_dxf(xml)
+        xml = re.sub(r'<dxfs count="\d+"\s*/>', "<dxfs></dxfs>", xml)
+        xml = re.sub(r'<dxfs count="\d+">(.*?)</dxfs>|<dxfs></dxfs>',
+                     lambda m: f'<dxfs count="{n + 1}">{m.group(1) or ""}{dxf}</dxfs>', xml, flags=re.S)
     xml = xml.replace("</cellXfs>", xf + "</cellXfs>")
     return xml, len(cell_formats)
+
+
+def next_dxf(xml: str) -> int:
+    """The index a conditional format style added to styles.xml ``xml`` gets: after the workbook's own (the
+    worked example's red ✗)."""
+    match = re.search(r'<dxfs count="(\d+)"', xml)
+    return int(match.group(1)) if match else 0
 
 
 def style_of(path: Path, sheet: str, ref: str) -> int:
@@ -427,7 +440,8 @@ def test_a_workbook_that_displays_a_faked_result_does_not_verify(soffice: str, t
     guide = [("Guide", f"C{row}") for row in (4, 5, 6, 7)]  # prediction, probability, true label, loss
     conv = name_cell(tiny, "conv1_out1", 1, 1)
     probs = [name_cell(tiny, "probs", 0, c) for c in range(3)]
-    square_cf = ('<conditionalFormatting sqref="C4:C7"><cfRule type="expression" dxfId="0" priority="1">'
+    dxf_id = next_dxf(zipfile.ZipFile(tiny).read("xl/styles.xml").decode())
+    square_cf = (f'<conditionalFormatting sqref="C4:C7"><cfRule type="expression" dxfId="{dxf_id}" priority="1">'
                  "<formula>TRUE</formula></cfRule></conditionalFormatting>")
     square_dxf = f'<dxf><numFmt numFmtId="301" formatCode="{SQUARE.replace(chr(34), "&quot;")}"/></dxf>'
     bars = (f'<conditionalFormatting sqref="{probs[0][1]}:{probs[-1][1]}"><cfRule type="dataBar" priority="1">'

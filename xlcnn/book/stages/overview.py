@@ -224,4 +224,4 @@ def _learning(content: SheetContent, ctx: BuildContext, name: str) -> None:
                st.value(fmt, bold=True))
 
 
-STAGE = Stage(KIND, plan, overview_sheet, teaching=True)
+STAGE = Stage(KIND, plan, overview_sheet, teaching=True, checked_last=True)  # it repeats the results, as the Guide
