@@ -25,7 +25,7 @@ from xlsxwriter.worksheet import Worksheet
 
 from xlcnn.book import limits
 from xlcnn.book.layout import Layout
-from xlcnn.book.sheet import BuildContext, FormulaSheet, ImageInfo, protect
+from xlcnn.book.sheet import TEXT_AS_TEXT, BuildContext, FormulaSheet, ImageInfo, protect
 from xlcnn.book.stages import EMITTERS, guide, plan_layout
 from xlcnn.book.stages.exercises import key_path, write_answer_key
 from xlcnn.book.stages.filters import SHOWN_PATCHES
@@ -284,8 +284,7 @@ def _scratch_folder() -> tempfile.TemporaryDirectory[str]:
 def _write_in(path: Path, scratch: str, layout: Layout, model: Model, trace: Trace, texts: Texts, info: ImageInfo,
               worked: tuple[int, int, int], worksheet_class: type[Worksheet], label_given: bool,
               learning: Learning | None, exercise: Exercise | None) -> int:
-    wb = Workbook(str(path), {"constant_memory": True, "tmpdir": scratch, "strings_to_numbers": False,
-                              "strings_to_formulas": False, "strings_to_urls": False})
+    wb = Workbook(str(path), {"constant_memory": True, "tmpdir": scratch, **TEXT_AS_TEXT})
     try:
         wb.set_properties({
             "title": f"xlcnn · {model.title} · {info.name}",

@@ -23,6 +23,7 @@ from PIL import Image
 from xlsxwriter.workbook import Workbook
 
 from xlcnn.book.build import FIXED_TIMESTAMP, build_workbook, in_language
+from xlcnn.book.sheet import TEXT_AS_TEXT, protect
 from xlcnn.book.texts import DEFAULT_LANGUAGE, Texts, load_texts
 from xlcnn.errors import OutputError, XlcnnError, one_line
 from xlcnn.files import reason, write_atomically
@@ -218,7 +219,7 @@ def summary_text(results: Sequence[Built | Failed], folder: Path) -> str:
 def write_summary_book(path: Path, results: Sequence[Built | Failed], folder: Path, model: Model,
                        texts: Texts) -> None:
     """A one-page table of the class set: file, prediction, probability, and the error for those that failed."""
-    wb = Workbook(str(path), {"strings_to_numbers": False, "strings_to_formulas": False, "strings_to_urls": False})
+    wb = Workbook(str(path), TEXT_AS_TEXT)
     wb.set_properties({"title": f"xlcnn · {model.title} · {texts('classset.title')}", "author": "xlcnn",
                        "created": FIXED_TIMESTAMP})
     font = texts("style.font")
@@ -253,5 +254,5 @@ def write_summary_book(path: Path, results: Sequence[Built | Failed], folder: Pa
     ws.set_paper(9)
     ws.fit_to_pages(1, 0)
     ws.set_footer("&CPage &P of &N")
-    ws.protect("", {"select_locked_cells": True, "select_unlocked_cells": True, "format_columns": True})
+    protect(ws)
     wb.close()

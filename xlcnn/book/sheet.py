@@ -410,6 +410,10 @@ def band_breaks(starts: list[int], end: int, rows_per_page: int) -> list[int]:
     return breaks
 
 
+# Workbook options for text that is only text: a label "=1+1", "0012" or "http://…" is written as typed.
+TEXT_AS_TEXT = {"strings_to_numbers": False, "strings_to_formulas": False, "strings_to_urls": False}
+
+
 def protect(ws: Worksheet) -> None:
     """Protect the sheet without a password: only the cells whose format unlocks them (pixels, weights,
     biases, the choices) take typing, so that a student cannot overwrite a formula by accident. Selecting,

@@ -15,7 +15,7 @@ from xlsxwriter.workbook import Workbook
 from xlsxwriter.worksheet import Worksheet
 
 from xlcnn.book.layout import HEADER_ROWS, LEFT, Grid, Holds, Layout, SheetKind, SheetPlan
-from xlcnn.book.sheet import BuildContext, SheetContent, setup_table_sheet, stage_header
+from xlcnn.book.sheet import TEXT_AS_TEXT, BuildContext, SheetContent, protect, setup_table_sheet, stage_header
 from xlcnn.book.stage import Stage
 from xlcnn.book.styles import Styles, verdict_colours
 from xlcnn.book.texts import Texts
@@ -168,7 +168,7 @@ def plan(layout: Layout, k: int) -> None:
 def write_answer_key(path: Path, model: Model, trace: Trace, exercise: Exercise, texts: Texts,
                      workbook_name: str) -> None:
     """The teacher's key: every task with its right answer (``exercise_key``, in the tasks' order), one page."""
-    wb = Workbook(str(path), {"strings_to_numbers": False, "strings_to_formulas": False, "strings_to_urls": False})
+    wb = Workbook(str(path), TEXT_AS_TEXT)
     st = Styles(wb.add_format, texts.flag("style.italic_notes"), texts("style.font"))
     ws = wb.add_worksheet(texts("exercises.key_sheet"))
     ws.write_string(0, LEFT, texts("exercises.key_title", name=workbook_name), st.title)
@@ -198,7 +198,7 @@ def write_answer_key(path: Path, model: Model, trace: Trace, exercise: Exercise,
     ws.set_landscape()
     ws.fit_to_pages(1, 1)
     ws.hide_gridlines(2)
-    ws.protect("", {"select_locked_cells": True, "select_unlocked_cells": True, "format_columns": True})
+    protect(ws)
     wb.close()
 
 
