@@ -1,5 +1,7 @@
-"""Printed pages (issue 15): page breaks keep each band of grids whole and fall only where a band would not fit,
-so that a handout has as few pages as its bands allow; LibreOffice prints exactly the pages planned."""
+"""Printed pages (issue 15): a sheet prints whole on one page when it is readable so, else one readable page of it
+(the grids that fit whole at 80 %), with a footer saying what the workbook holds beyond it; ``--pdf`` leaves the
+learning layer out. A sheet of which no grid fits a page prints one page wide, page breaks keeping each band of
+grids whole; LibreOffice prints exactly the pages planned."""
 
 from __future__ import annotations
 
@@ -9,9 +11,13 @@ import zipfile
 from collections import Counter
 from pathlib import Path
 
+import openpyxl
 import pytest
 
 from xlcnn import build_workbook, load_model, write_handout
+from xlcnn.book.build import learning_sheets
+from xlcnn.book.layout import Grid, SheetKind, SheetPlan
+from xlcnn.book.paper import READABLE_SCALE, readable_page
 from xlcnn.book.sheet import band_breaks
 
 SAMPLES = Path(__file__).resolve().parent.parent / "samples"
@@ -38,16 +44,77 @@ def planned_breaks(book: Path) -> dict[str, int]:
                 for i, name in enumerate(names, start=1)}
 
 
-@pytest.mark.libreoffice
-def test_the_default_handout_prints_the_planned_pages(tmp_path: Path) -> None:
-    book = tmp_path / "default.xlsx"
-    build_workbook(SAMPLES / "circle.png", book, load_model("default"))
-    pdf = write_handout(book)
+def sheet_pages(pdf: Path) -> Counter[str]:
+    """Sheet name → how many pages of the PDF carry it in their header."""
     text = subprocess.run(["pdftotext", "-layout", str(pdf), "-"], capture_output=True, text=True, check=True).stdout
-    pages = Counter(page.strip().split("  ")[0] for page in text.split("\f") if page.strip())
+    return Counter(page.strip().split("  ")[0] for page in text.split("\f") if page.strip())
+
+
+def footers(book: Path) -> dict[str, str]:
+    """Sheet name → the left part of its printed footer (what a page printed in part says)."""
+    wb = openpyxl.load_workbook(book, read_only=False)
+    return {ws.title: ws.oddFooter.left.text or "" for ws in wb.worksheets}
+
+
+def plan_of(grids: list[Grid], break_above: int = 0) -> SheetPlan:
+    return SheetPlan("Conv 1", SheetKind("conv"), grids=grids, break_above=break_above)
+
+
+def test_a_page_holds_the_maps_that_fit_whole_at_a_readable_scale() -> None:
+    # Six 26 × 26 maps in two bands of three, 30-px cells: one map fits a portrait page at 80 %, not two.
+    maps = [Grid(f"conv1_out{i + 1}", "Conv 1", 8 + 28 * (i // 3), 1 + 27 * (i % 3), 26, 26) for i in range(6)]
+    columns = [16] + [30] * 120
+    page = readable_page(plan_of(maps), columns, 30)
+    assert page is not None
+    assert (page.scale, page.landscape, page.grids_shown, page.list_rows) == (READABLE_SCALE, False, 1, None)
+    assert page.shows(maps[0]) and not page.shows(maps[1]) and not page.shows(maps[3])
+    assert page.last_col < maps[1].outer_left and page.last_row < maps[3].title_row
+
+
+def test_a_list_longer_than_a_page_is_cut_by_rows_and_small_grids_by_bands() -> None:
+    flat = Grid("flatten", "Flatten", 8, 5, 432, 1)
+    page = readable_page(plan_of([flat]), [16] + [64] * 10, 20)
+    assert page is not None and page.list_rows is not None
+    shown, total = page.list_rows
+    assert total == 432 and 40 <= shown <= 60  # a portrait page at 80 % holds about 60 rows of 20 px
+    # Twelve bands of 3 × 3 kernels, each under a heading one row above its grid titles: the page ends above the
+    # heading of the first band that does not fit.
+    kernels = [Grid(f"conv1_w{f + 1}_1", "Filters 1", 9 + 6 * f, 1, 3, 3) for f in range(12)]
+    page = readable_page(plan_of(kernels, break_above=1), [16] + [30] * 30, 30)
+    assert page is not None
+    first_out = next(g for g in kernels if not page.shows(g))
+    assert page.last_row == first_out.title_row - 2
+
+
+def test_a_map_too_big_for_a_readable_page_prints_alone_as_large_as_it_fits() -> None:
+    big = [Grid(f"conv1_out{i + 1}", "Conv 1", 10, 3 + 35 * i, 30, 30, pad=2) for i in range(2)]
+    page = readable_page(plan_of(big), [16] + [30] * 80, 30)
+    assert page is not None
+    assert page.scale < READABLE_SCALE and page.grids_shown == 1
+    huge = [Grid("conv1_out1", "Conv 1", 8, 1, 128, 128)]
+    assert readable_page(plan_of(huge), [16] + [30] * 140, 30) is None  # printed one page wide instead
+
+
+@pytest.mark.libreoffice
+def test_the_default_handout_is_twenty_odd_readable_pages(tmp_path: Path) -> None:
+    book = tmp_path / "default.xlsx"
+    model = load_model("default")
+    build_workbook(SAMPLES / "circle.png", book, model)
+    left_out = learning_sheets(model)
+    pdf = write_handout(book, leave_out=left_out)
+    pages = sheet_pages(pdf)
+    assert not set(left_out) & set(pages)  # the learning layer is not printed …
+    text = subprocess.run(["pdftotext", str(pdf), "-"], capture_output=True, text=True, check=True).stdout
+    assert "#REF" not in text and "Err:" not in text  # … yet the Overview's learning step, which reads it, is right
+    assert {name for name, n in pages.items() if n > 1} == {"Guide"}  # every stage a page
+    assert sum(pages.values()) <= 22
+    notes = footers(book)
+    assert notes["Conv 1"] == "On paper: 1 of the 6 maps, at a readable size. Every map is in the workbook, and on " \
+                              "the Overview."
+    assert notes["Flatten"].startswith("On paper: the first ") and "of the 432 rows" in notes["Flatten"]
+    assert notes["Softmax"] == notes["Loss"] == ""  # printed whole
+    everything = sheet_pages(write_handout(book, tmp_path / "all.pdf"))
+    assert set(left_out) <= set(everything)
     planned = planned_breaks(book)
-    banded = {name: n for name, n in planned.items() if n}
-    assert len(banded) >= 8  # Conv 1, ReLU 1, Filters 2, Back filters 2 …
-    for name, breaks in banded.items():
-        assert pages[name] == breaks + 1, (name, pages[name], breaks)  # no page LibreOffice added on its own
-    assert sum(pages.values()) <= 70  # 118 with a break before every band
+    for name, n in everything.items():
+        assert name == "Guide" or n == planned[name] + 1, (name, n)  # no page LibreOffice added on its own

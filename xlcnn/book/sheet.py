@@ -11,16 +11,18 @@ from __future__ import annotations
 import math
 import re
 import unicodedata
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import TYPE_CHECKING, Any, Protocol
 
 from xlsxwriter.format import Format
-from xlsxwriter.utility import xl_rowcol_to_cell_fast
+from xlsxwriter.utility import xl_cell_to_rowcol, xl_rowcol_to_cell_fast
 from xlsxwriter.workbook import Workbook
 from xlsxwriter.worksheet import CellFormulaTuple, CellNumberTuple, Worksheet
 
 from xlcnn.book.layout import HEADER_ROWS, LEFT, TITLE, Grid, Layout, SheetPlan
+from xlcnn.book.paper import HEADER_LINE_PX, READABLE_SCALE, PaperPage, header_allowance, page_px, readable_page
 from xlcnn.book.styles import GRID_CELL_PX, GRID_COLUMN_WIDTH, GRID_ROW_HEIGHT, Styles
 from xlcnn.book.texts import Texts
 from xlcnn.model import names
@@ -35,9 +37,7 @@ MARGIN_WIDTH = 1.5
 TITLE_ROW_HEIGHT = 24
 DEFAULT_ROW_HEIGHT = 20  # XlsxWriter's, in pixels (15 points)
 DEFAULT_COLUMN_WIDTH = 8.43
-PRINT_MIN_PX = 1000  # a printed sheet is at least this wide, so the header's notes fit on the page
-PRINTABLE_PX = (710, 960)  # an A4 portrait page at 96 dpi, less margins, header and footer
-ONE_PAGE_PX = 2200  # a sheet up to this size (both ways) prints on one page and stays legible
+DEFAULT_COLUMN_PX = 64
 
 
 
@@ -291,7 +291,29 @@ def stage_header(content: SheetContent, ctx: BuildContext, title: str, lines: li
     content.text(*TITLE, title, ctx.styles.title)
     for i, line in enumerate(lines[: HEADER_ROWS - 3], start=1):
         if line:
-            content.text(i, LEFT, line, ctx.styles.note)
+            content.add(i, i, partial(header_line, text=line, styles=ctx.styles))
+
+
+HEADER_CHAR_PX = 6.7  # a 10-pt character's width, at most (a CJK one is two, as display_width counts)
+
+
+def header_line(ws: Worksheet, row: int, text: str, styles: Styles) -> None:
+    """A note of a sheet's header. Where it is wider than the printed page (the print area is set up before any
+    cell is written), it is wrapped in cells merged across the page, its row as tall as its lines, so that no
+    word is cut at the paper's edge; otherwise (and in verify's replay, which prints nothing) plain text."""
+    area = re.search(r"\$([A-Z]+)\$\d+$", getattr(ws, "print_area_range", None) or "")
+    if area is None:
+        ws.write_string(row, LEFT, text, styles.note)
+        return
+    last = xl_cell_to_rowcol(area.group(1) + "1")[1]
+    columns = getattr(ws, "col_info", {})
+    width = sum(columns[c].width if c in columns else DEFAULT_COLUMN_PX for c in range(LEFT, last + 1))
+    lines = math.ceil(display_width(text) * HEADER_CHAR_PX / max(1, width))
+    if lines <= 1 or last <= LEFT:
+        ws.write_string(row, LEFT, text, styles.note)
+        return
+    ws.set_row_pixels(row, max(GRID_CELL_PX, HEADER_LINE_PX * lines + 4))
+    ws.merge_range(row, LEFT, row, last, text, styles.note_wrapped)
 
 
 def display_width(text: str) -> int:
@@ -329,18 +351,24 @@ def grid_sheet_with_scale(content: SheetContent, ctx: BuildContext, plan: SheetP
     content.on_setup(setup)
 
 
-def setup_grid_sheet(ws: Worksheet, ctx: BuildContext, plan: SheetPlan) -> None:
-    """Square cells, frozen title rows, a zoom at which the first grid fits on screen, print settings."""
+def setup_grid_sheet(ws: Worksheet, ctx: BuildContext, plan: SheetPlan,
+                     widths: Sequence[tuple[int, int, float]] = ()) -> None:
+    """Square cells, frozen title rows, a zoom at which the first grid fits on screen, print settings;
+    ``widths`` widens columns (first, last, width) that hold more than a grid cell."""
     ws.set_default_row(GRID_ROW_HEIGHT)
     ws.set_column(0, 0, MARGIN_WIDTH)
     ws.set_column(1, plan.last_col + 40, GRID_COLUMN_WIDTH)
+    columns = [MARGIN_WIDTH] + [GRID_COLUMN_WIDTH] * (plan.last_col + 40)
+    for first, last, width in widths:
+        ws.set_column(first, last, width)
+        columns[first : last + 1] = [width] * (last - first + 1)
     ws.freeze_panes(HEADER_ROWS - 1, 0)
     ws.hide_gridlines(2)  # grids draw their own hairlines; the rest of the sheet reads like a page
     rows = max((g.rows + 2 * g.pad + 2 for g in plan.grids), default=10)
     # About 900 px of sheet are visible on a laptop screen; cells are 30 px tall.
     zoom = int(max(40, min(100, 900 * 100 / ((rows + HEADER_ROWS) * GRID_CELL_PX))))
     ws.set_zoom(zoom)
-    print_setup(ws, ctx, plan, [MARGIN_WIDTH] + [GRID_COLUMN_WIDTH] * (plan.last_col + 40), GRID_CELL_PX)
+    print_setup(ws, ctx, plan, columns, GRID_CELL_PX)
 
 
 def setup_table_sheet(ws: Worksheet, ctx: BuildContext, plan: SheetPlan,
@@ -364,35 +392,74 @@ def column_px(width: float) -> int:
 
 
 def print_setup(ws: Worksheet, ctx: BuildContext, plan: SheetPlan, columns: list[float], row_px: int) -> None:
-    """Landscape where wide, one page when it fits, else one page wide with a break before each band of
-    grids; the title row repeated; the sheet's name in the header and page numbers in the footer."""
-    last_col, width = 0, 0
-    for col, w in enumerate(columns):
-        width += column_px(w)
-        last_col = col
-        if col >= plan.last_col and width >= PRINT_MIN_PX:
-            break  # wide enough for the header's notes, and for every grid
-    height = (plan.last_row + 2) * row_px
-    ws.print_area(0, 0, plan.last_row + 1, last_col)
-    landscape = width > height * 0.9
-    if landscape:
-        ws.set_landscape()
-    if height <= ONE_PAGE_PX and width <= ONE_PAGE_PX:
-        # One page: a print scale, because LibreOffice reads "fit to 1 × 1 page" without an explicit
-        # height as "as many pages tall as needed".
-        page_w, page_h = PRINTABLE_PX if not landscape else PRINTABLE_PX[::-1]
-        ws.set_print_scale(max(10, min(100, int(95 * min(page_w / width, page_h / height)))))
+    """The whole sheet on one page when it is readable so; else one readable page of it, with a footer that
+    says what the workbook holds beyond it (``paper``); else, for a sheet of which not even one grid fits a
+    page, one page wide with a break before each band of grids. Landscape where that fits more; the title row
+    repeated; the sheet's name in the header and page numbers in the footer."""
+    widths = [column_px(w) for w in columns]
+    width = sum(widths[: plan.last_col + 1])
+    height = (plan.last_row + 2) * row_px + header_allowance(row_px)
+
+    def fit(landscape: bool) -> float:  # the largest scale at which the whole sheet fits one page
+        page_w, page_h = page_px(landscape, 100)
+        return 100 * min(page_w / width, page_h / height)
+
+    landscape = fit(True) > fit(False)
+    note = ""
+    if fit(landscape) >= READABLE_SCALE:
+        scale = min(100, int(fit(landscape)))
+        # The page's whole width, so that the header's notes print as far as the paper allows.
+        ws.print_area(0, 0, plan.last_row + 1, page_columns(widths, page_px(landscape, scale)[0], plan.last_col))
+        ws.set_print_scale(scale)
+    elif (page := readable_page(plan, widths, row_px)) is not None:
+        landscape = page.landscape
+        ws.print_area(0, 0, page.last_row, page.last_col)
+        ws.set_print_scale(page.scale)
+        note = paper_note(ctx.texts, plan, page)
     else:
+        ws.print_area(0, 0, plan.last_row + 1, plan.last_col)
         ws.fit_to_pages(1, 0)
-        page_w, page_h = PRINTABLE_PX if not landscape else PRINTABLE_PX[::-1]
         # One page wide: LibreOffice scales the sheet by page_w / width, so a page holds this many rows (less
         # the repeated title row, and a margin for its rounding).
-        rows_per_page = int(0.95 * page_h * max(1.0, width / page_w) / row_px) - 1
+        page_w, page_h = page_px(landscape, 100)
+        rows_per_page = int(page_h * max(1.0, width / page_w) / row_px) - 1
         starts = sorted({g.title_row - plan.break_above for g in plan.grids if g.rows > 1})
         breaks = band_breaks(starts, plan.last_row + 2, rows_per_page)
         if breaks:
             ws.set_h_pagebreaks(breaks[:1000])
-    page_setup(ws, ctx, plan.name)
+    if landscape:
+        ws.set_landscape()
+    page_setup(ws, ctx, plan.name, note)
+
+
+def page_columns(widths: list[int], page_width: float, at_least: int) -> int:
+    """The last column a page ``page_width`` px wide holds whole (at least ``at_least``)."""
+    total, last = 0, at_least
+    for col, px in enumerate(widths):
+        total += px
+        if total > page_width:
+            break
+        last = max(last, col)
+    return last
+
+
+def paper_note(texts: Texts, plan: SheetPlan, page: PaperPage) -> str:
+    """The footer of a sheet printed in part: how much of it the page shows (its maps, its grids or its list's
+    rows), and that the workbook holds the rest."""
+    if page.list_rows is not None:
+        shown, total = page.list_rows
+        return texts("print.rows", shown=shown, total=total)
+    grids = [g for g in plan.grids if g.rows > 1 or g.cols > 1]
+    if all(page.shows(g) for g in grids):
+        return ""
+    maps = [g for g in grids if names.is_map(g.key)]
+    if maps:
+        return texts("print.maps", shown=sum(page.shows(g) for g in maps), total=len(maps))
+    if plan.kind.name in ("filters", "back_filters"):  # a band of grids is one filter: kernels, bias, picture
+        bands = {g.title_row for g in grids}  # a filter is on the page if its kernels are, at the band's left
+        on_page = {g.title_row for g in grids if page.shows(g)}
+        return texts("print.filters", shown=len(on_page), total=len(bands))
+    return texts("print.grids", shown=sum(page.shows(g) for g in grids), total=len(grids))
 
 
 def band_breaks(starts: list[int], end: int, rows_per_page: int) -> list[int]:
@@ -422,11 +489,16 @@ def protect(ws: Worksheet) -> None:
                     "format_columns": True, "format_rows": True})
 
 
-def page_setup(ws: Worksheet, ctx: BuildContext, name: str) -> None:
-    """What every printed page carries: A4, the title row repeated, the sheet's name, page numbers."""
+def page_setup(ws: Worksheet, ctx: BuildContext, name: str, note: str = "") -> None:
+    """What every printed page carries: A4, the title row repeated, the sheet's name, page numbers, and a
+    ``note`` at the foot's left (what a page printed in part leaves out)."""
     ws.set_paper(9)
     ws.repeat_rows(0, 0)
     model = ctx.model.name[:60].replace("&", "&&")  # & starts a header code (&P is the page number)
     ws.set_header(f"&L&\"{ctx.styles.font},Bold\"{name}&Rxlcnn · {model}")
-    ws.set_footer("&CPage &P of &N")
-    ws.set_margins(left=0.4, right=0.4, top=0.6, bottom=0.6)
+    page = ctx.texts("print.page")
+    if note:
+        ws.set_footer(f"&L&\"{ctx.styles.font},Regular\"{note.replace('&', '&&')}&R{page}")
+    else:
+        ws.set_footer(f"&C{page}")
+    ws.set_margins(left=0.25, right=0.25, top=0.6, bottom=0.6)

@@ -86,11 +86,12 @@ class Styles:
         self.text = self.get()
         # Italic is slanted artificially for Chinese and other scripts without italics: languages turn it off.
         self.note = self.get(italic=italic_notes, font_color=TEXT_GREY)
+        self.note_wrapped = self.get(italic=italic_notes, font_color=TEXT_GREY, text_wrap=True, valign="top")
         self.wrap = self.get(text_wrap=True, valign="top")
         self.label = self.get(bold=True)
         self.label_top = self.get(bold=True, valign="top")
         self.label_text = self.get(bold=True, num_format="@")  # class names: text even when retyped
-        self.grid_title = self.get(bold=True, font_size=9, font_color="#1F3864")
+        self.grid_title = self.get(bold=True, font_size=10, font_color="#1F3864")  # 8 pt on a page at 80 %
         self.link = self.get(font_color="#0563C1", underline=1)
         self.link_bold = self.get(font_color="#0563C1", underline=1, bold=True, font_size=11)
         self.param = self.param_format("0")

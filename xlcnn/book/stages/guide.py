@@ -7,12 +7,14 @@ import io
 from xlsxwriter.worksheet import Worksheet
 
 from xlcnn.book.layout import GUIDE, LEFT, TITLE, Grid, Holds, Layout, SheetKind, SheetPlan
-from xlcnn.book.sheet import BuildContext, SheetContent, cached, page_setup
+from xlcnn.book.paper import READABLE_SCALE, page_px
+from xlcnn.book.sheet import BuildContext, SheetContent, cached, column_px, page_setup
 from xlcnn.book.stage import Stage
 from xlcnn.model import names
 from xlcnn.version import __version__
 
 THUMBNAIL_PX = 168
+COLUMN_WIDTHS = (1.5, 26, 100, 4)  # a margin, the labels, the text, a gap before the picture
 TEXT_CHARS = 95  # characters per line of the wide text column (width 100)
 
 KIND = SheetKind("guide")
@@ -104,7 +106,7 @@ def _steps(content: SheetContent, ctx: BuildContext, row: int) -> int:
     """The steps through the network: a linked title, what happens, an analogy and something to try, each."""
     t, st = ctx.texts, ctx.styles
     content.text(row, LEFT, t("steps.title"), st.subtitle)
-    content.text(row + 1, LEFT, t("steps.intro"), st.note)
+    content.wrapped(row + 1, LEFT + 1, t("steps.intro"), st.wrap, TEXT_CHARS)
     labels = t.raw("steps.labels")
     row += 1
     kinds = {plan.kind.name for plan in ctx.layout.sheets}
@@ -156,7 +158,10 @@ def guide_sheet(ctx: BuildContext, plan: SheetPlan) -> SheetContent:
 
     row += 2
     content.text(row, LEFT, t("guide.how_title"), st.subtitle)
-    row = content.lines(row + 1, LEFT, ["• " + line for line in t.lines("guide.how")], st.text)
+    for line in t.lines("guide.how"):  # wrapped in the text column, so that the page need not be wider
+        row += 1
+        content.wrapped(row, LEFT + 1, "• " + line, st.wrap, TEXT_CHARS)
+    row += 1
 
     row = _steps(content, ctx, row + 1)
 
@@ -167,11 +172,11 @@ def guide_sheet(ctx: BuildContext, plan: SheetPlan) -> SheetContent:
         content.text(row, LEFT, label, st.label_top)
         content.wrapped(row, LEFT + 1, value, st.wrap, TEXT_CHARS)
 
+    last_row = row
+
     def setup(ws: Worksheet) -> None:
-        ws.set_column(0, 0, 1.5)
-        ws.set_column(LEFT, LEFT, 26)
-        ws.set_column(LEFT + 1, LEFT + 1, 100)
-        ws.set_column(LEFT + 2, LEFT + 2, 4)
+        for col, width in enumerate(COLUMN_WIDTHS):
+            ws.set_column(col, col, width)
         ws.set_zoom(100)
         ws.hide_gridlines(2)
         if ctx.image is not None:
@@ -180,7 +185,13 @@ def guide_sheet(ctx: BuildContext, plan: SheetPlan) -> SheetContent:
                 "description": t("guide.thumbnail", name=ctx.image.name),
             })
         page_setup(ws, ctx, plan.name)
-        ws.fit_to_pages(1, 0)
+        # The columns and the picture, at a readable scale: portrait if they fit so, else landscape.
+        width = sum(column_px(w) for w in COLUMN_WIDTHS) + THUMBNAIL_PX
+        landscape = page_px(False, 100)[0] / width * 100 < READABLE_SCALE
+        if landscape:
+            ws.set_landscape()
+        ws.print_area(0, 0, last_row, LEFT + 5)
+        ws.set_print_scale(min(100, int(page_px(landscape, 100)[0] / width * 100)))
 
     content.on_setup(setup)
     return content

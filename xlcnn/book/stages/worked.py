@@ -201,12 +201,10 @@ def worked_sheet(ctx: BuildContext, plan: SheetPlan) -> SheetContent:
     content.text(origin_rows.top + filters, origin_rows.left - 1, t("worked.origins_note"), st.note)
 
     def setup(ws: Worksheet) -> None:
-        setup_grid_sheet(ws, ctx, plan)
-        ws.set_column(origin_rows.left, origin_cols.left, 7)
-        ws.set_column(total.left, total.left, 12)  # the totals are wider than a grid cell
-        for c in range(1, channels + 1):
-            sum_col = lay.grid(f"worked_sum_{c}").left
-            ws.set_column(sum_col, sum_col, 9)
+        sums = [lay.grid(f"worked_sum_{c}").left for c in range(1, channels + 1)]
+        setup_grid_sheet(ws, ctx, plan, [(origin_rows.left, origin_cols.left, 7),
+                                         (total.left, total.left, 12),  # the totals are wider than a grid cell
+                                         *((col, col, 9) for col in sums)])
         limit = symmetric_limit(v.products)
         verdict_colours(ws, check, st)
         diverging_scale(ws, [lay.grid(f"worked_products_{c}") for c in range(1, channels + 1)], limit)
