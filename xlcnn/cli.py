@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from xlcnn import write_handout
-from xlcnn.book.build import build_workbook, modify_model
+from xlcnn.book.build import build_workbook, learning_sheets, modify_model
 from xlcnn.book.texts import DEFAULT_LANGUAGE
 from xlcnn.check.fonts import check_language_fonts
 from xlcnn.check.libreoffice import DEFAULT_TIMEOUT, find_soffice
@@ -127,7 +127,12 @@ def cli() -> None:
 @click.option("--no-learn", "no_learn", is_flag=True,
               help="Leave out the learning layer (the backward pass, the step, saliency, Grad-CAM): a forward-only "
                    "workbook, a third the size.")
-@click.option("--pdf", is_flag=True, help="Also print the workbook to a PDF handout beside it (needs LibreOffice).")
+@click.option("--pdf", is_flag=True,
+              help="Also print the workbook to a PDF handout beside it (needs LibreOffice): the Guide, the Overview "
+                   "and every forward stage, a readable page each (a sheet too big for one shows what fits, and "
+                   "says so). The learning layer's sheets are left out; see --pdf-all.")
+@click.option("--pdf-all", is_flag=True,
+              help="As --pdf, but print the learning layer's sheets too (about twice the pages).")
 @click.option("--exercise", is_flag=True,
               help="Add an Exercises sheet: eight cells to compute by hand, each checked live, drawn at random from "
                    "--seed and the image's name (so each picture of a class set gets its own), and write the "
@@ -153,7 +158,7 @@ def cli() -> None:
 def build_command(images: tuple[Path, ...], output: Path | None, jobs: int | None, model_name: str,
                   label: str | None, fit: FitMode | None,
                   lang: str, worked: tuple[int, int, int] | None, learning_rate: float | None, no_learn: bool,
-                  pdf: bool, exercise: bool, verify: bool, size: Size | None,
+                  pdf: bool, pdf_all: bool, exercise: bool, verify: bool, size: Size | None,
                   filters: tuple[int, ...] | None, kernel: tuple[int, ...] | None, stride: tuple[int, ...] | None,
                   padding: tuple[int, ...] | None, pool: tuple[int, ...] | None, seed: int, quiet: bool) -> None:
     """Build the workbook of a CNN running on IMAGE.
@@ -171,6 +176,7 @@ def build_command(images: tuple[Path, ...], output: Path | None, jobs: int | Non
       xlcnn build photo.jpg --model tiny --label vertical
       xlcnn build cat.png --model ./my-model --fit pad
       xlcnn build photo.jpg --model tiny --pdf --lang zh
+      xlcnn build photo.jpg --pdf-all                  # the handout with the backward pass and the step
       xlcnn build photo.jpg --size 128 --filters 16    # a bigger, untrained network
       xlcnn build photo.jpg --learning-rate 0.03       # a bolder step on the Step sheet
       xlcnn build photo.jpg --no-learn                 # the forward pass only
@@ -188,6 +194,9 @@ def build_command(images: tuple[Path, ...], output: Path | None, jobs: int | Non
     if not class_set and jobs is not None:
         raise click.UsageError("--jobs is for a class set (several images, or a folder); one image builds one "
                                "workbook")
+    if pdf_all and no_learn:
+        raise click.UsageError("--pdf-all prints the learning layer too, which --no-learn leaves out; give --pdf")
+    pdf = pdf or pdf_all
     if pdf or verify:
         find_soffice()  # say LibreOffice is missing before building, not after
     if pdf:
@@ -197,7 +206,7 @@ def build_command(images: tuple[Path, ...], output: Path | None, jobs: int | Non
     rate = DEFAULT_LEARNING_RATE if learning_rate is None else learning_rate
     if class_set:
         assert output is not None
-        _build_class_set(images, output, net, jobs, pdf, quiet, label=label, fit=fit, lang=lang, worked=worked,
+        _build_class_set(images, output, net, jobs, pdf, pdf_all, quiet, label=label, fit=fit, lang=lang, worked=worked,
                          learn=not no_learn, learning_rate=rate, exercise_seed=seed if exercise else None)
         return
     image = images[0]
@@ -220,7 +229,7 @@ def build_command(images: tuple[Path, ...], output: Path | None, jobs: int | Non
     if result.key is not None and not quiet:
         click.echo(f"Wrote {result.key}: the answer key of its Exercises sheet.")
     if pdf:
-        handout = write_handout(result.path)
+        handout = write_handout(result.path, leave_out=() if pdf_all else learning_sheets(result.model))
         if not quiet:
             click.echo(f"Wrote {handout}: the printed handout.")
         if result.key is not None:
@@ -233,8 +242,8 @@ def build_command(images: tuple[Path, ...], output: Path | None, jobs: int | Non
         _show_verification(verify_workbook(result.path), as_json=False, quiet=quiet)
 
 
-def _build_class_set(images: tuple[Path, ...], folder: Path, net: Model, jobs: int | None, pdf: bool, quiet: bool,
-                     **options: Any) -> None:
+def _build_class_set(images: tuple[Path, ...], folder: Path, net: Model, jobs: int | None, pdf: bool,
+                     pdf_all: bool, quiet: bool, **options: Any) -> None:
     """A workbook per picture into ``folder``, with a progress bar; failures on a line each; exit code 1 if any."""
     from xlcnn.book.classset import build_class_set, check_class_set, pictures_in
     from xlcnn.check.handout import write_handouts
@@ -252,7 +261,8 @@ def _build_class_set(images: tuple[Path, ...], folder: Path, net: Model, jobs: i
         click.echo(f"Error: {_one_line(spell(failed.error, as_flag))} (skipped)", err=True)
     if pdf and made.built:
         keys = [r.key for r in made.built if r.key is not None]
-        handouts = write_handouts([r.workbook for r in made.built] + keys + [made.summary_book])
+        handouts = write_handouts([r.workbook for r in made.built] + keys + [made.summary_book],
+                                  leave_out=() if pdf_all else learning_sheets(net))
         if not quiet:
             click.echo(f"Wrote {len(handouts)} PDF handouts beside the workbooks.")
     if not quiet:

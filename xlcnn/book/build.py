@@ -26,7 +26,7 @@ from xlsxwriter.worksheet import Worksheet
 from xlcnn.book import limits
 from xlcnn.book.layout import Layout
 from xlcnn.book.sheet import TEXT_AS_TEXT, BuildContext, FormulaSheet, ImageInfo, protect
-from xlcnn.book.stages import EMITTERS, guide, plan_layout
+from xlcnn.book.stages import BY_KIND, EMITTERS, guide, plan_layout
 from xlcnn.book.stages.exercises import key_path, write_answer_key
 from xlcnn.book.stages.filters import SHOWN_PATCHES
 from xlcnn.book.stages.image import image_colours
@@ -218,6 +218,12 @@ def plan_for(model: Model, learn: bool = True, exercise: bool = False) -> Layout
     learning layer's sheets if ``learn``, and the Exercises sheet if ``exercise``."""
     return plan_layout(model.arch, teaching=True, patches=0 if model.patches is None else int(model.patches.shape[1]),
                        learning=learn, exercise=exercise)
+
+
+def learning_sheets(model: Model) -> tuple[str, ...]:
+    """The names of the learning layer's sheets in ``model``'s workbook. A handout leaves them out unless asked
+    (they would more than double its pages); its Overview shows the learning step in brief."""
+    return tuple(plan.name for plan in plan_for(model).sheets if BY_KIND[plan.kind].learning)
 
 
 def _learning(model: Model, fitted: np.ndarray, trace: Trace, rate: float, image: Path) -> Learning:
