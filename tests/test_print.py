@@ -18,7 +18,7 @@ from xlcnn import build_workbook, load_model, write_handout
 from xlcnn.book.build import learning_sheets
 from xlcnn.book.layout import Grid, SheetKind, SheetPlan
 from xlcnn.book.paper import READABLE_SCALE, readable_page
-from xlcnn.book.sheet import band_breaks
+from xlcnn.book.sheet import band_breaks, numbers
 
 SAMPLES = Path(__file__).resolve().parent.parent / "samples"
 
@@ -33,6 +33,11 @@ SAMPLES = Path(__file__).resolve().parent.parent / "samples"
 ])
 def test_band_breaks(starts: list[int], end: int, rows: int, breaks: list[int]) -> None:
     assert band_breaks(starts, end, rows) == breaks
+
+
+def test_numbers_shown_are_written_as_ranges() -> None:
+    assert numbers([1]) == "1"
+    assert numbers([1, 2, 3, 7, 8, 10]) == "1–3, 7–8, 10"
 
 
 def planned_breaks(book: Path) -> dict[str, int]:
@@ -109,8 +114,10 @@ def test_the_default_handout_is_twenty_odd_readable_pages(tmp_path: Path) -> Non
     assert {name for name, n in pages.items() if n > 1} == {"Guide"}  # every stage a page
     assert sum(pages.values()) <= 22
     notes = footers(book)
-    assert notes["Conv 1"] == "On paper: 1 of the 6 maps, at a readable size. Every map is in the workbook, and on " \
-                              "the Overview."
+    assert notes["Conv 1"] == "On paper: map 1 of 6, at a readable size. Every map is in the workbook, and on the " \
+                              "Overview."
+    assert notes["ReLU 2"].startswith("On paper: maps 1–2, 7–8 of 12,")  # two bands of six, two maps of each
+    assert notes["Filters 1"].startswith("On paper: filters 1–5 of 6,")
     assert notes["Flatten"].startswith("On paper: the first ") and "of the 432 rows" in notes["Flatten"]
     assert notes["Softmax"] == notes["Loss"] == ""  # printed whole
     everything = sheet_pages(write_handout(book, tmp_path / "all.pdf"))

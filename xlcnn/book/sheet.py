@@ -444,21 +444,23 @@ def page_columns(widths: list[int], page_width: float, at_least: int) -> int:
 
 
 def paper_note(texts: Texts, plan: SheetPlan, page: PaperPage) -> str:
-    """The footer of a sheet printed in part: how much of it the page shows (its maps, its grids or its list's
-    rows), and that the workbook holds the rest."""
+    """The footer of a sheet printed in part: what the page shows (which maps or filters, how many grids, or how
+    many of its list's rows), and that the workbook holds the rest; nothing for a sheet printed whole."""
     if page.list_rows is not None:
-        shown, total = page.list_rows
-        return texts("print.rows", shown=shown, total=total)
+        rows, total = page.list_rows
+        return texts("print.rows", shown=rows, total=total)
     grids = [g for g in plan.grids if g.rows > 1 or g.cols > 1]
     if all(page.shows(g) for g in grids):
         return ""
     maps = [g for g in grids if names.is_map(g.key)]
     if maps:
-        return texts("print.maps", shown=sum(page.shows(g) for g in maps), total=len(maps))
+        shown = [i + 1 for i, g in enumerate(maps) if page.shows(g)]
+        return texts("print.map" if len(shown) == 1 else "print.maps", which=numbers(shown), total=len(maps))
     if plan.kind.name in ("filters", "back_filters"):  # a band of grids is one filter: kernels, bias, picture
-        bands = {g.title_row for g in grids}  # a filter is on the page if its kernels are, at the band's left
+        bands = sorted({g.title_row for g in grids})  # a filter is on the page if its kernels are, at its left
         on_page = {g.title_row for g in grids if page.shows(g)}
-        return texts("print.filters", shown=len(on_page), total=len(bands))
+        shown = [i + 1 for i, band in enumerate(bands) if band in on_page]
+        return texts("print.filter" if len(shown) == 1 else "print.filters", which=numbers(shown), total=len(bands))
     return texts("print.grids", shown=sum(page.shows(g) for g in grids), total=len(grids))
 
 
@@ -487,6 +489,17 @@ def protect(ws: Worksheet) -> None:
     resizing columns and rows, and the dropdowns still work; a teacher unprotects it from the menu."""
     ws.protect("", {"select_locked_cells": True, "select_unlocked_cells": True,
                     "format_columns": True, "format_rows": True})
+
+
+def numbers(shown: list[int]) -> str:
+    """1, 2, 3, 7, 8 → "1–3, 7–8": runs of consecutive numbers as ranges."""
+    runs: list[list[int]] = []
+    for n in shown:
+        if runs and n == runs[-1][-1] + 1:
+            runs[-1].append(n)
+        else:
+            runs.append([n])
+    return ", ".join(str(r[0]) if len(r) == 1 else f"{r[0]}–{r[-1]}" for r in runs)
 
 
 def page_setup(ws: Worksheet, ctx: BuildContext, name: str, note: str = "") -> None:
