@@ -16,7 +16,8 @@ from pathlib import Path
 
 from PIL import Image
 
-from xlcnn import build_workbook, write_handout
+from xlcnn import build_workbook, load_model, write_handout
+from xlcnn.book.build import learning_sheets
 
 ROOT = Path(__file__).resolve().parent.parent
 IMAGES = ROOT / "docs" / "images"
@@ -31,6 +32,9 @@ PAGES = {
     "default-input.png": ("circle", "default", "en", None, "Input"),
     "default-filters1.png": ("circle", "default", "en", None, "Filters 1"),
     "default-conv1.png": ("circle", "default", "en", None, "Conv 1"),
+    "default-relu2.png": ("circle", "default", "en", None, "ReLU 2"),
+    "default-flatten.png": ("circle", "default", "en", None, "Flatten"),
+    "zh-default-conv1.png": ("circle", "default", "zh", None, "Conv 1"),
     "default-worked.png": ("circle", "default", "en", None, "Worked example"),
     "default-loss.png": ("triangle", "default", "en", "square", "Loss"),
     "default-shapes.png": ("circle", "default", "en", None, "Shapes"),
@@ -127,7 +131,9 @@ def main() -> None:
         print("wrote docs/images/default-learning.png", file=sys.stderr)
         tiny = scratch / "tiny"
         tiny.mkdir()
-        handout(pdf_of("stripes", "tiny", "en", None, scratch), IMAGES / "tiny-handout.png", tiny)
+        book = pdf_of("stripes", "tiny", "en", None, scratch).with_suffix(".xlsx")  # printed as --pdf prints it
+        printed = write_handout(book, tiny / "handout.pdf", leave_out=learning_sheets(load_model("tiny")))
+        handout(printed, IMAGES / "tiny-handout.png", tiny)
         print("wrote docs/images/tiny-handout.png", file=sys.stderr)
 
 

@@ -185,13 +185,14 @@ def guide_sheet(ctx: BuildContext, plan: SheetPlan) -> SheetContent:
                 "description": t("guide.thumbnail", name=ctx.image.name),
             })
         page_setup(ws, ctx, plan.name)
-        # The columns and the picture, at a readable scale: portrait if they fit so, else landscape.
+        # The columns and the picture at a readable scale: portrait if they fit so, else landscape at the
+        # readable scale itself (the fewest pages).
         width = sum(column_px(w) for w in COLUMN_WIDTHS) + THUMBNAIL_PX
-        landscape = page_px(False, 100)[0] / width * 100 < READABLE_SCALE
-        if landscape:
+        portrait = int(page_px(False, 100)[0] / width * 100)
+        if portrait < READABLE_SCALE:
             ws.set_landscape()
         ws.print_area(0, 0, last_row, LEFT + 5)
-        ws.set_print_scale(min(100, int(page_px(landscape, 100)[0] / width * 100)))
+        ws.set_print_scale(min(100, portrait) if portrait >= READABLE_SCALE else READABLE_SCALE)
 
     content.on_setup(setup)
     return content
