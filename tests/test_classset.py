@@ -11,6 +11,7 @@ import openpyxl
 import pytest
 from click.testing import CliRunner
 from PIL import Image
+from pypdf import PdfReader
 
 from xlcnn import build_class_set, forward, load_image, load_model
 from xlcnn.book.classset import pictures_in, workbook_names
@@ -78,6 +79,9 @@ def test_one_process_and_two_give_the_same_workbooks(tmp_path: Path) -> None:
 def test_names_that_clash_get_their_extension(tmp_path: Path) -> None:
     names = workbook_names([Path("a/cat.png"), Path("b/cat.jpg"), Path("dog.png"), Path("c/cat.png")])
     assert names == ["cat-png.xlsx", "cat-jpg.xlsx", "dog.xlsx", "cat-png-2.xlsx"]
+    # The class set's own files and the answer keys keep their names: a picture named like one gets its extension.
+    names = workbook_names([Path("cat-key.png"), Path("cat.png"), Path("summary.jpg"), Path("Handouts.png")])
+    assert names == ["cat-key-png.xlsx", "cat.xlsx", "summary-jpg.xlsx", "Handouts-png.xlsx"]
     folder = tmp_path / "f"
     photos(folder, 2)
     (folder / ".hidden.png").write_bytes(b"x")
@@ -105,15 +109,23 @@ def test_a_wrong_label_is_refused_once_before_anything_is_built(tmp_path: Path) 
 
 
 @pytest.mark.libreoffice
-def test_a_class_set_prints_a_handout_per_workbook_and_the_summary(tmp_path: Path) -> None:
+def test_a_class_set_prints_a_handout_per_workbook_the_summary_and_all_in_one(tmp_path: Path) -> None:
     pictures = photos(tmp_path / "p", 2, ("bad.png",))
     out = tmp_path / "o"
     result = CliRunner().invoke(cli, ["build", *map(str, pictures), str(tmp_path / "p" / "bad.png"), "-o", str(out),
-                                      "--model", "tiny", "--pdf"])
+                                      "--model", "tiny", "--pdf", "--exercise"])
     assert result.exit_code == 1, result.output
-    assert "Wrote 3 PDF handouts beside the workbooks." in result.output
-    for name in ("pupil-00", "pupil-01", "summary"):
-        assert (out / f"{name}.pdf").read_bytes().startswith(b"%PDF")
+    assert ("Wrote 5 PDF handouts beside the workbooks, and handouts.pdf: the summary and every handout in one file, "
+            "to print at once; answer-keys.pdf: every answer key.") in result.output
+    pages = {}
+    for name in ("pupil-00", "pupil-01", "pupil-00-key", "pupil-01-key", "summary", "handouts", "answer-keys"):
+        pdf = out / f"{name}.pdf"
+        assert pdf.read_bytes().startswith(b"%PDF")
+        pages[name] = len(PdfReader(pdf).pages)
+    assert pages["handouts"] == pages["summary"] + pages["pupil-00"] + pages["pupil-01"] > 3
+    assert pages["answer-keys"] == pages["pupil-00-key"] + pages["pupil-01-key"] == 2
+    text = PdfReader(out / "handouts.pdf").pages[pages["summary"]].extract_text()
+    assert "Guide" in text  # the first pupil's handout follows the summary
     assert not (out / "bad.pdf").exists() and not (out / "bad.xlsx").exists()
 
 

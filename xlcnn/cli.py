@@ -245,8 +245,8 @@ def build_command(images: tuple[Path, ...], output: Path | None, jobs: int | Non
 def _build_class_set(images: tuple[Path, ...], folder: Path, net: Model, jobs: int | None, pdf: bool,
                      pdf_all: bool, quiet: bool, **options: Any) -> None:
     """A workbook per picture into ``folder``, with a progress bar; failures on a line each; exit code 1 if any."""
-    from xlcnn.book.classset import build_class_set, check_class_set, pictures_in
-    from xlcnn.check.handout import write_handouts
+    from xlcnn.book.classset import COMBINED_KEYS, COMBINED_PDF, build_class_set, check_class_set, pictures_in
+    from xlcnn.check.handout import combine_pdfs, write_handouts
 
     check_class_set(list(images), folder, net, options["lang"], options["label"])  # before the progress bar
     pictures, left_out = pictures_in(list(images))
@@ -261,10 +261,16 @@ def _build_class_set(images: tuple[Path, ...], folder: Path, net: Model, jobs: i
         click.echo(f"Error: {_one_line(spell(failed.error, as_flag))} (skipped)", err=True)
     if pdf and made.built:
         keys = [r.key for r in made.built if r.key is not None]
-        handouts = write_handouts([r.workbook for r in made.built] + keys + [made.summary_book],
-                                  leave_out=() if pdf_all else learning_sheets(net))
+        books = [r.workbook for r in made.built]
+        handouts = write_handouts(books + keys + [made.summary_book], leave_out=() if pdf_all else learning_sheets(net))
+        summary, pupils, answers = handouts[-1], handouts[: len(books)], handouts[len(books) : -1]
+        combined = combine_pdfs([summary, *pupils], folder / COMBINED_PDF)
+        if answers:
+            combine_pdfs(answers, folder / COMBINED_KEYS)
         if not quiet:
-            click.echo(f"Wrote {len(handouts)} PDF handouts beside the workbooks.")
+            keys_too = f"; {COMBINED_KEYS}: every answer key" if answers else ""
+            click.echo(f"Wrote {len(handouts)} PDF handouts beside the workbooks, and {combined.name}: the summary and "
+                       f"every handout in one file, to print at once{keys_too}.")
     if not quiet:
         click.echo(f"Wrote {len(made.built)} of {len(made.results)} workbooks to {folder}; the summary: "
                    f"{made.summary_csv}, {made.summary_book}.")

@@ -34,6 +34,9 @@ from xlcnn.nn.exercises import seed_for
 
 SUMMARY_CSV = "summary.csv"
 SUMMARY_BOOK = "summary.xlsx"
+COMBINED_PDF = "handouts.pdf"  # with --pdf: the summary and every handout, in one file to print
+COMBINED_KEYS = "answer-keys.pdf"  # with --pdf --exercise: every answer key, in one file
+RESERVED = ("summary", "handouts", "answer-keys")  # stems of the class set's own files: no workbook takes one
 ERROR_CHARS_PER_LINE = 70  # of a failed picture's reason, over the table's last three columns
 
 
@@ -89,14 +92,19 @@ def pictures_in(sources: Sequence[Path]) -> tuple[list[Path], list[Path]]:
 
 def workbook_names(pictures: Sequence[Path]) -> list[str]:
     """Each picture's workbook name: ``cat.xlsx`` for ``cat.jpg``, or ``cat-jpg.xlsx`` when another picture has
-    the same stem (``cat.png``), numbered if that is taken too."""
+    the same stem (``cat.png``), numbered if that is taken too; likewise when the stem is one of the class set's
+    own files (``summary``, ``handouts``) or an answer key's (``cat-key`` beside ``cat``)."""
     stems = [p.stem for p in pictures]
+    blocked = set(RESERVED) | {f"{stem}-key".lower() for stem in stems}
+    used: set[str] = set()
     names: list[str] = []
     for picture, stem in zip(pictures, stems, strict=True):
-        name = stem if stems.count(stem) == 1 else f"{stem}-{picture.suffix.lstrip('.').lower()}"
+        alone = stems.count(stem) == 1 and stem.lower() not in blocked
+        name = stem if alone else f"{stem}-{picture.suffix.lstrip('.').lower()}"
         candidate, n = name, 2
-        while candidate.lower() in {x.lower() for x in names}:
+        while candidate.lower() in used | blocked:
             candidate, n = f"{name}-{n}", n + 1
+        used.add(candidate.lower())
         names.append(candidate)
     return [f"{name}.xlsx" for name in names]
 

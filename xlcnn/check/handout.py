@@ -8,7 +8,7 @@ import re
 import shutil
 import tempfile
 import zipfile
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from functools import partial
 from pathlib import Path
 from xml.sax.saxutils import quoteattr, unescape
@@ -71,6 +71,21 @@ def write_handouts(workbooks: list[Path], timeout: float = DEFAULT_TIMEOUT,
                 made.append(target)
     order = {book.with_suffix(".pdf"): i for i, book in enumerate(workbooks)}
     return sorted(made, key=order.__getitem__)
+
+
+def combine_pdfs(pdfs: Sequence[Path], target: Path) -> Path:
+    """``pdfs`` in order as one PDF (a class set's summary and handouts, printed at once); whole or not at all."""
+    from pypdf import PdfWriter  # only a class set needs it
+
+    def write(tmp: Path) -> None:
+        writer = PdfWriter()
+        for pdf in pdfs:
+            writer.append(pdf)
+        with tmp.open("wb") as out:
+            writer.write(out)
+
+    write_atomically(target, write)
+    return target
 
 
 def with_sheets_hidden(book: Path, folder: Path, names: Collection[str]) -> Path:
