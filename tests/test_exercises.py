@@ -15,10 +15,10 @@ from click.testing import CliRunner
 from tests import naive
 from tests.workbooks import recalculated
 from xlcnn import build_workbook, forward, load_image, load_model, verify_workbook
+from xlcnn import learning_layer as learn
 from xlcnn.book.stages.exercises import ANSWERS, CHECKS, TASKS, key_path
 from xlcnn.cli import cli
 from xlcnn.nn.exercises import KINDS, Kind, answer, draw, is_right, seed_for
-from xlcnn.nn.learning import learn  # not xlcnn.learn: once the trainer is imported, that name is its package
 
 SAMPLES = Path(__file__).resolve().parent.parent / "samples"
 CIRCLE = SAMPLES / "circle.png"

@@ -26,7 +26,8 @@ from xlcnn.image import load_image, read_image
 from xlcnn.model.spec import Architecture, Model, Provenance, Weights
 from xlcnn.model.templates import list_templates, load_model, save_model
 from xlcnn.nn.engine import Trace, forward
-from xlcnn.nn.learning import Learning, learn
+from xlcnn.nn.learning import Learning
+from xlcnn.nn.learning import learn as learning_layer  # not "learn": that is the trainer's subpackage
 from xlcnn.version import __version__
 
 if TYPE_CHECKING:
@@ -70,7 +71,7 @@ __all__ = [
     "build_class_set",
     "build_workbook",
     "forward",
-    "learn",
+    "learning_layer",
     "list_templates",
     "load_image",
     "load_model",
