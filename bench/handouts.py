@@ -7,35 +7,26 @@ as ``--pdf`` does (the learning layer's sheets left out) and as ``--pdf-all`` do
 
 For each handout: the pages, and per kind of word — text (words with a letter or a CJK character) and numbers —
 the smallest printed size and the share of pages whose smallest such word is under the goal (text 8 pt,
-numbers 6 pt). Sizes come from ``pdftotext -bbox`` word heights, turned into points by a calibration page
-printed the same way (a 10-pt line of the same font at 100 %); fonts from ``pdffonts``: every font embedded, and
+numbers 6 pt), measured by ``xlcnn.check.printed``; fonts from ``pdffonts``: every font embedded, and
 for Chinese a CJK font; and the sheets of the pages under a goal (a page's header names its sheet). Needs
 LibreOffice and poppler-utils.
 """
 
 from __future__ import annotations
 
-import re
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-
-from xlsxwriter.workbook import Workbook
 
 from xlcnn import build_workbook, load_model, write_handout
 from xlcnn.book.build import learning_sheets
 from xlcnn.book.texts import Texts
+from xlcnn.check.printed import GOALS, calibration, smallest_sizes, words
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = {"default": "circle", "tiny": "stripes", "digits": "digit-3", "faces": "face"}
-GOALS = {"text": 8.0, "number": 6.0}
-WORD = re.compile(r'<word xMin="([\d.]+)" yMin="([\d.]+)" xMax="([\d.]+)" yMax="([\d.]+)">([^<]*)</word>')
-PAGE = re.compile(r"<page [^>]*>(.*?)</page>", re.S)
-LETTER = re.compile(r"[A-Za-z\u3400-\u9fff]")
-NUMBER = re.compile(r"^[−\-+]?[\d.,]+%?$")
 
 
 @dataclass(frozen=True)
@@ -48,31 +39,6 @@ class Measured:
     small_sheets: tuple[str, ...]  # the sheets of the pages under a goal
 
 
-def words(pdf: Path) -> Iterator[list[tuple[float, str]]]:
-    """Per page: (height in PDF points, word) for every word."""
-    xml = subprocess.run(["pdftotext", "-bbox", str(pdf), "-"], capture_output=True, text=True, check=True).stdout
-    for page in PAGE.findall(xml):
-        yield [(float(y1) - float(y0), w) for _, y0, _, y1, w in WORD.findall(page)]
-
-
-def kind(word: str) -> str | None:
-    if NUMBER.match(word):
-        return "number"
-    return "text" if LETTER.search(word) else None
-
-
-def calibration(font: str, folder: Path) -> float:
-    """Points of font size per point of word height: a 10-pt line printed at 100 %."""
-    book = folder / "calibration.xlsx"
-    wb = Workbook(str(book))
-    ws = wb.add_worksheet()
-    ws.write_string(0, 0, "Calibration 12345 样本", wb.add_format({"font_name": font, "font_size": 10}))
-    ws.set_print_scale(100)
-    wb.close()
-    heights = [h for page in words(write_handout(book)) for h, w in page]
-    return 10.0 / max(heights)
-
-
 def measure(name: str, lang: str, folder: Path, everything: bool = False) -> Measured:
     book = folder / f"{name}-{lang}.xlsx"
     model = load_model(name)
@@ -83,20 +49,15 @@ def measure(name: str, lang: str, folder: Path, everything: bool = False) -> Mea
     factor = calibration(Texts(lang)("style.font"), folder)
     smallest = {k: float("inf") for k in GOALS}
     small_pages = dict.fromkeys(GOALS, 0)
-    pages = 0
     small_sheets: list[str] = []
-    for page in words(pdf):
-        pages += 1
-        least = {k: float("inf") for k in GOALS}
-        for height, word in page:
-            k = kind(word)
-            if k is not None:
-                least[k] = min(least[k], height * factor)
+    sizes = smallest_sizes(pdf, factor)
+    for least, page in zip(sizes, words(pdf), strict=True):
         for k in GOALS:
             smallest[k] = min(smallest[k], least[k])
             small_pages[k] += least[k] < GOALS[k]
         if any(least[k] < GOALS[k] for k in GOALS) and page and page[0][1] not in small_sheets:
             small_sheets.append(page[0][1])  # the header's first word: the sheet's name (its first word)
+    pages = len(sizes)
     fonts = subprocess.run(["pdffonts", str(pdf)], capture_output=True, text=True, check=True).stdout
     rows = [line.split() for line in fonts.splitlines()[2:] if line.strip()]
     return Measured(pages, smallest, small_pages, all(r[-5] == "yes" for r in rows),

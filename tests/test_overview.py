@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import re
 import subprocess
-import sys
 from pathlib import Path
 
 import openpyxl
 import pytest
 
 from xlcnn import build_workbook, load_model, write_handout
+from xlcnn.check import printed
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = {"default": "circle", "tiny": "stripes", "digits": "digit-3", "faces": "face"}
@@ -50,16 +50,12 @@ def test_the_overview_repeats_every_relu_cell_and_the_probabilities(name: str, t
 @pytest.mark.libreoffice
 @pytest.mark.parametrize(("name", "lang"), [("default", "en"), ("digits", "zh"), ("faces", "en"), ("tiny", "zh")])
 def test_the_overview_prints_on_one_page_in_readable_sizes(name: str, lang: str, tmp_path: Path) -> None:
-    sys.path.insert(0, str(ROOT / "bench"))
-    import handouts
-
     out = tmp_path / f"{name}-{lang}.xlsx"
     build_workbook(ROOT / "samples" / f"{SAMPLE[name]}.png", out, load_model(name), lang=lang)
     pdf = write_handout(out)
     text = subprocess.run(["pdftotext", "-layout", str(pdf), "-"], capture_output=True, text=True, check=True).stdout
     heads = [page.strip().split("  ")[0] for page in text.split("\f") if page.strip()]
     assert heads.count("Overview") == 1
-    page = list(handouts.words(pdf))[heads.index("Overview")]
-    factor = handouts.calibration("Noto Sans CJK SC" if lang == "zh" else "Calibri", tmp_path)
-    smallest = {k: min(h * factor for h, w in page if handouts.kind(w) == k) for k in ("text", "number")}
+    factor = printed.calibration("Noto Sans CJK SC" if lang == "zh" else "Calibri", tmp_path)
+    smallest = printed.smallest_sizes(pdf, factor)[heads.index("Overview")]
     assert smallest["text"] >= 8.0 and smallest["number"] >= 6.0, smallest

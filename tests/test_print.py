@@ -19,6 +19,7 @@ from xlcnn.book.build import learning_sheets
 from xlcnn.book.layout import Grid, SheetKind, SheetPlan
 from xlcnn.book.paper import READABLE_SCALE, readable_page
 from xlcnn.book.sheet import band_breaks, numbers
+from xlcnn.check import printed
 
 SAMPLES = Path(__file__).resolve().parent.parent / "samples"
 
@@ -120,6 +121,9 @@ def test_the_default_handout_is_twenty_odd_readable_pages(tmp_path: Path) -> Non
     assert notes["Filters 1"].startswith("On paper: filters 1–5 of 6,")
     assert notes["Flatten"].startswith("On paper: the first ") and "of the 432 rows" in notes["Flatten"]
     assert notes["Softmax"] == notes["Loss"] == ""  # printed whole
+    factor = printed.calibration("Calibri", tmp_path)
+    sizes = printed.smallest_sizes(pdf, factor)
+    assert min(page["text"] for page in sizes) >= 8.0 and min(page["number"] for page in sizes) >= 6.0, sizes
     everything = sheet_pages(write_handout(book, tmp_path / "all.pdf"))
     assert set(left_out) <= set(everything)
     planned = planned_breaks(book)
