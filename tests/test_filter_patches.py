@@ -304,7 +304,7 @@ def test_filters_1_shows_each_filter_and_its_patches_in_colour(tmp_path: Path) -
             assert fills(ws, grid).tolist() == [[argb(patch[i, j]) for j in range(3)] for i in range(3)]
         first = layout.grid(filters.patch_key(f, 1))
         caption = ws.cell(first.title_row + 1, first.left + 1).value
-        assert caption == "Patches that excite it most (from its training images), strongest first"
+        assert caption == "Top training patches"
     assert "0 → 128" in ws.cell(4, 2).value  # the key, in the header
     assert "picture" not in [c.value for row in book["Filters 2"].iter_rows() for c in row]  # conv 1 only
 
@@ -321,7 +321,7 @@ def test_a_model_without_patches_shows_only_the_filters(tmp_path: Path) -> None:
         for p in range(1, filters.SHOWN_PATCHES + 1):
             assert (fills(ws, slots.grid(filters.patch_key(f, p))) == None).all()  # noqa: E711
     texts = [c.value for row in ws.iter_rows() for c in row if isinstance(c.value, str)]
-    assert not any(text.startswith("Patches") for text in texts)
+    assert "Top training patches" not in texts
 
 
 def test_the_pictures_change_no_formula_and_no_name(tmp_path: Path) -> None:
@@ -336,7 +336,7 @@ def test_the_pictures_change_no_formula_and_no_name(tmp_path: Path) -> None:
         other = pictured[ws.title]
         values = {(c.row, c.column): c.value for row in ws.iter_rows() for c in row if c.value is not None}
         assert values == {(c.row, c.column): c.value for row in other.iter_rows() for c in row
-                          if c.value is not None and not str(c.value).startswith("Patches")}
+                          if c.value is not None and c.value != "Top training patches"}
 
 
 def test_large_kernels_get_no_pictures(tmp_path: Path) -> None:
@@ -364,7 +364,7 @@ def test_too_many_colours_are_rounded_as_the_image_sheet_rounds_them(tmp_path: P
 def test_chinese_captions(tmp_path: Path) -> None:
     ws = built(tmp_path, with_patches(make_model(8, 8, [(2, 3, 1, 1, 2, 2)])), "zh", lang="zh")["Filters 1"]
     texts = {c.value for row in ws.iter_rows() for c in row if isinstance(c.value, str)}
-    assert "图示" in texts and "最能激发它的图块（取自它的训练图像），最强的在前" in texts
+    assert "图示" in texts and "最强的训练图块" in texts
 
 
 @pytest.mark.libreoffice

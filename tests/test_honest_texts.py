@@ -232,7 +232,9 @@ def test_a_shipped_model_s_card_shows_the_measurements_its_template_has(tmp_path
         assert "Data licence" not in card
     assert card["Median confidence"].startswith(f"{prov.median_confidence:.0%} on held-out images")
     assert card["Calibration error"].startswith(f"{prov.calibration_error:.3f} (how far")
-    assert card["Temperature"].startswith("confidence softened by temperature ")
+    # Below 1, dividing by the temperature moves the logits apart: the card says it sharpens, not softens.
+    word = "sharpened" if prov.temperature < 1 else "softened"
+    assert card["Temperature"].startswith(f"confidence {word} by temperature {prov.temperature:.2f}".rstrip("0"))
     shares = "; ".join(f"conv {k}: " + ", ".join(f"{a:.0%}" for a in layer)
                        for k, layer in enumerate(prov.activity, start=1))
     assert card["Filters active"].startswith(shares + " (the share")

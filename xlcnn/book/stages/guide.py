@@ -86,7 +86,9 @@ def held_out_rows(ctx: BuildContext) -> list[tuple[str, str]]:
         rows.append((t("card.calibration_label"), t("card.calibration", value=f"{prov.calibration_error:.3f}")))
     if prov.temperature is not None:
         value = f"{prov.temperature:.2f}".rstrip("0").rstrip(".")  # 1.6, not 1.60; never 1.6e+00
-        rows.append((t("card.temperature_label"), t("card.temperature", value=value)))
+        sharper = prov.temperature < 1  # dividing the logits by less than 1 moves them apart: more confident
+        rows.append((t("card.temperature_label"), t("card.temperature_sharper" if sharper else "card.temperature",
+                                                     value=value)))
     if prov.activity:
         layers = "; ".join(t("card.activity_layer", k=k, shares=", ".join(f"{a:.0%}" for a in layer))
                            for k, layer in enumerate(prov.activity, start=1))

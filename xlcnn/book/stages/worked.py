@@ -123,7 +123,9 @@ def worked_sheet(ctx: BuildContext, plan: SheetPlan) -> SheetContent:
 
     letters, titles = t.lines("input.channel_letters"), t.lines("input.channel_titles")
     wfmt = st.grid(number_format(v.kernels))
-    pfmt = st.grid(number_format(v.products))
+    # A decimal more than a map's grid shows, so that the products add up to the channel's sum as printed.
+    top = float(np.max(np.abs(v.products))) if v.products.size else 0.0
+    pfmt = st.grid(number_format(v.products) if top < 9.95 else "0.0" if top < 999.95 else "0")
     pixel_fmt = st.grid("0")
     for c in range(1, channels + 1):
         window, kernel, products = (lay.grid(f"worked_{part}_{c}") for part in ("window", "kernel", "products"))
