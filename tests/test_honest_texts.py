@@ -119,7 +119,7 @@ def test_the_notes_list_the_model_s_own_classes(tmp_path: Path) -> None:
 def test_in_chinese_the_same_things_are_said_in_chinese(books: dict[str, Any]) -> None:
     tiny = load_model("tiny")  # its classes named by its labels.zh in a Chinese workbook
     assumed, given = books["assumed-zh"][0], books["given-zh"][0]
-    classes = ("这个模型只认识它自己的类别：横条纹, 竖条纹, 斜条纹。任何别的图片都会被硬塞进其中一类："
+    classes = ("这个模型只认识它自己的类别：横条纹、竖条纹、斜条纹。任何别的图片都会被硬塞进其中一类："
                "就算是一张猫的照片，也会得到其中一个标签。")
     assert notes_under_the_loss(assumed, tiny) == [
         "生成这个工作簿时没有给出真实标签，所以假定真实标签就是预测结果（横条纹）。"

@@ -42,7 +42,7 @@ def model_card(ctx: BuildContext) -> list[tuple[str, str]]:
     return [
         (template, model.name),
         (title, model.title),
-        (classes, ", ".join(model.classes)),
+        (classes, t("meta.list_separator").join(model.classes)),
         (input_, t("card.input", h=spec.height, w=spec.width, scale=spec.scale_text)),
         (architecture, architecture_text(ctx)),
         (method, prov.summary or prov.method),  # the summary says how ("Trained by xlcnn …")
@@ -101,7 +101,7 @@ def honest_notes(ctx: BuildContext) -> list[str]:
     live, so this speaks of the build, not of now), and that the model can only answer with its classes."""
     t, label = ctx.texts, ctx.trace.true_label
     source = t("guide.label_given" if ctx.label_given else "guide.label_assumed", label=label)
-    return [source, t("guide.only_classes", classes=", ".join(ctx.model.classes))]
+    return [source, t("guide.only_classes", classes=t("meta.list_separator").join(ctx.model.classes))]
 
 
 def _steps(content: SheetContent, ctx: BuildContext, row: int) -> int:
