@@ -32,7 +32,7 @@ def step_pool_sheet(ctx: BuildContext, plan: SheetPlan) -> SheetContent:
     for f in range(1, c + 1):
         relu = lay.windows(names.step(names.relu_out(k, f)), h, w, spec.size, spec.stride, 0, name)
         grid = lay.grid(names.step(names.pool_out(k, f)))
-        content.grid_title(grid, t("pool.map", k=k, f=f, h=h, w=w), st.grid_title)
+        content.grid_title(grid, t("step_pool.map", k=k, f=f, h=h, w=w), st.grid_title)
         content.grid_border(grid, st.padding)
         content.grid_formulas(grid, partial(window_max, relu), maps[f - 1], fmt)
     grid_sheet_with_scale(content, ctx, plan, sequential_scale, plan.grids, limit)
