@@ -21,10 +21,13 @@ GRID_COLUMN_WIDTH = 3.57
 GRID_ROW_HEIGHT = 22.5
 GRID_CELL_PX = 30
 
-NEGATIVE = "#2166AC"  # blue
 ZERO = "#FFFFFF"
-POSITIVE = "#B2182B"  # red
-CHANNEL_COLOURS = ("#E41A1C", "#2CA02C", "#1F5FD0")  # R, G, B
+POSITIVE = "#B2182B"  # red, for text (the prediction, a ✗)
+# The fills of colour scales end in colours light enough for black 8-pt numbers (a contrast of 4.5:1 or more,
+# WCAG's AA): a cell at the scale's end stays readable on screen and on paper. Text keeps the darker red.
+SCALE_NEGATIVE = "#4393C3"  # blue, relative luminance 0.26 (contrast 6.2 with black)
+SCALE_POSITIVE = "#D6604D"  # red, 0.23 (5.6)
+CHANNEL_COLOURS = ("#EF5350", "#2CA02C", "#4A7FE0")  # R, G, B: luminance 0.25, 0.26, 0.22
 PADDING_FILL = "#D9D9D9"
 GRID_LINE = "#C8C8C8"
 INPUT_FILL = "#FFF8DC"  # choices a student may make (the true label, the learning rate, …)
@@ -173,9 +176,9 @@ def diverging_scale(ws: Worksheet, grids: Sequence[Grid], limit: float) -> None:
     """−limit → blue, 0 → white, +limit → red."""
     _scale(ws, grids, {
         "type": "3_color_scale",
-        "min_type": "num", "min_value": -limit, "min_color": NEGATIVE,
+        "min_type": "num", "min_value": -limit, "min_color": SCALE_NEGATIVE,
         "mid_type": "num", "mid_value": 0, "mid_color": ZERO,
-        "max_type": "num", "max_value": limit, "max_color": POSITIVE,
+        "max_type": "num", "max_value": limit, "max_color": SCALE_POSITIVE,
     })
 
 
@@ -183,7 +186,7 @@ def sequential_scale(ws: Worksheet, grids: Sequence[Grid], limit: float) -> None
     """0 → white, limit → red (for values that cannot be negative)."""
     _scale(ws, grids, {
         "type": "2_color_scale", "min_type": "num", "min_value": 0, "min_color": ZERO,
-        "max_type": "num", "max_value": limit, "max_color": POSITIVE,
+        "max_type": "num", "max_value": limit, "max_color": SCALE_POSITIVE,
     })
 
 
