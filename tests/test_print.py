@@ -17,7 +17,7 @@ import pytest
 from xlcnn import build_workbook, load_model, write_handout
 from xlcnn.book.build import learning_sheets
 from xlcnn.book.layout import Grid, SheetKind, SheetPlan
-from xlcnn.book.paper import READABLE_SCALE, readable_page
+from xlcnn.book.paper import READABLE_SCALE, readable_page, results_top
 from xlcnn.book.sheet import band_breaks, numbers
 from xlcnn.check import printed
 
@@ -99,6 +99,19 @@ def test_a_map_too_big_for_a_readable_page_prints_alone_as_large_as_it_fits() ->
     assert page.scale < READABLE_SCALE and page.grids_shown == 1
     huge = [Grid("conv1_out1", "Conv 1", 8, 1, 128, 128)]
     assert readable_page(plan_of(huge), [16] + [30] * 140, 30) is None  # printed one page wide instead
+
+
+def test_a_page_leaves_out_helper_grids_above_the_results_its_title_promises() -> None:
+    # Back pool 1: twelve bands of unnamed turned filters, then the six named gradient maps it computes.
+    helpers = [Grid(f"flip_conv2_w1_{f + 1}", "Back pool 1", 9 + 4 * f, 1, 3, 3, named=False) for f in range(12)]
+    results = [Grid(f"grad_pool1_out{i + 1}", "Back pool 1", 58, 1 + 14 * i, 13, 13) for i in range(6)]
+    plan = plan_of(helpers + results)
+    assert results_top(plan) == results[0].title_row
+    page = readable_page(plan, [16] + [30] * 100, 30)
+    assert page is not None and page.first_row == results[0].title_row
+    assert not any(page.shows(g) for g in helpers) and page.shows(results[0])
+    below = Grid("pool1_winner1", "Back ReLU 1", 80, 1, 13, 13, named=False)  # a helper under the results
+    assert results_top(plan_of(results + [below])) == results_top(plan_of(results)) == 0
 
 
 @pytest.mark.libreoffice

@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from xlcnn.book.layout import Grid, SheetPlan
+from xlcnn.book.layout import HEADER_ROWS, Grid, SheetPlan
 
 READABLE_SCALE = 80  # per cent: 10-pt text prints at 8 pt, 8-pt grid numbers at 6.4 pt
 # Scales to fall back on, in turn, for a sheet of which no grid fits a page at READABLE_SCALE: one grid a page,
@@ -46,10 +46,12 @@ class PaperPage:
     scale: int  # per cent
     grids_shown: int  # grids on the page whole (1 × 1 cells not counted)
     list_rows: tuple[int, int] | None = None  # for a list longer than a page: (rows shown, rows in all)
+    first_row: int = 0  # where the page's grids start, when it leaves out helper grids above them (results_top)
 
     def shows(self, grid: Grid) -> bool:
         """Whether the page holds ``grid`` whole."""
-        return grid.outer_bottom <= self.last_row and grid.outer_right <= self.last_col
+        return (grid.title_row >= self.first_row and grid.outer_bottom <= self.last_row
+                and grid.outer_right <= self.last_col)
 
 
 def page_px(landscape: bool, scale: float) -> tuple[float, float]:
@@ -62,17 +64,31 @@ def readable_page(plan: SheetPlan, columns_px: Sequence[int], row_px: int) -> Pa
     """The readable page that shows most of ``plan``'s grids (``columns_px``: each column's width as Excel draws
     it; rows are ``row_px`` tall); failing that, the page at the largest of ``FALLBACK_SCALES`` that shows one
     grid; None when not even that."""
+    top = results_top(plan)
     for scale in (READABLE_SCALE, *FALLBACK_SCALES):
         pages = [page for landscape in (False, True)
-                 if (page := _page(plan, columns_px, row_px, landscape, scale)) is not None]
+                 if (page := _page(plan, columns_px, row_px, landscape, scale, top)) is not None]
         if pages:
             # The most grids whole; then, for a list, the most rows; portrait before landscape.
             return max(pages, key=lambda p: (p.grids_shown, p.list_rows[0] if p.list_rows else 0, not p.landscape))
     return None
 
 
+def results_top(plan: SheetPlan) -> int:
+    """Where a sheet's own results start when helper grids come first (the turned filters of Back pool, the
+    pool winners of Back ReLU: grids without a defined name): the band of its first named grid, so that its
+    page shows what its title promises; 0 for a sheet whose grids are not so arranged."""
+    big = [g for g in plan.grids if g.rows > 1 or g.cols > 1]
+    named, helpers = [g for g in big if g.named], [g for g in big if not g.named]
+    if not named or not helpers:
+        return 0
+    first = min(g.title_row for g in named) - plan.break_above
+    return first if all(g.outer_bottom < first for g in helpers) else 0
+
+
 def _page(plan: SheetPlan, columns_px: Sequence[int], row_px: int, landscape: bool,
-          scale: int) -> PaperPage | None:
+          scale: int, top: int = 0) -> PaperPage | None:
+    """The page from row ``top`` (below the header, which is printed above it) or from the sheet's top."""
     max_w, max_h = page_px(landscape, scale)
     last_col, width = -1, 0
     for col, px in enumerate(columns_px):
@@ -80,9 +96,9 @@ def _page(plan: SheetPlan, columns_px: Sequence[int], row_px: int, landscape: bo
         if width > max_w:
             break
         last_col = col
-    last_row = int((max_h - header_allowance(row_px)) // row_px) - 1
-    grids = [g for g in plan.grids if g.rows > 1 or g.cols > 1]
-    rows_per_page = last_row + 1
+    rows_per_page = int((max_h - header_allowance(row_px)) // row_px)
+    last_row = rows_per_page - 1 if not top else top + rows_per_page - HEADER_ROWS - 1
+    grids = [g for g in plan.grids if (g.rows > 1 or g.cols > 1) and g.title_row >= top]
     last_col = _left_of_cut(grids, last_col)
     last_row = _above_cut(grids, last_row, rows_per_page, plan.break_above)
     shown = [g for g in grids if g.outer_bottom <= last_row and g.outer_right <= last_col]
@@ -90,7 +106,7 @@ def _page(plan: SheetPlan, columns_px: Sequence[int], row_px: int, landscape: bo
     if not shown and not long:
         return None
     list_rows = (last_row - long[0].top + 1, long[0].rows) if long else None
-    return PaperPage(last_row, last_col, landscape, scale, len(shown), list_rows)
+    return PaperPage(last_row, last_col, landscape, scale, len(shown), list_rows, top)
 
 
 def _left_of_cut(grids: list[Grid], last_col: int) -> int:

@@ -398,6 +398,7 @@ def print_setup(ws: Worksheet, ctx: BuildContext, plan: SheetPlan, columns: list
     repeated; the sheet's name in the header and page numbers in the footer."""
     widths = [column_px(w) for w in columns]
     width = sum(widths[: plan.last_col + 1])
+    title_rows = 1
     height = (plan.last_row + 2) * row_px + header_allowance(row_px)
 
     def fit(landscape: bool) -> float:  # the largest scale at which the whole sheet fits one page
@@ -413,9 +414,10 @@ def print_setup(ws: Worksheet, ctx: BuildContext, plan: SheetPlan, columns: list
         ws.set_print_scale(scale)
     elif (page := readable_page(plan, widths, row_px)) is not None:
         landscape = page.landscape
-        ws.print_area(0, 0, page.last_row, page.last_col)
+        ws.print_area(page.first_row, 0, page.last_row, page.last_col)
         ws.set_print_scale(page.scale)
         note = paper_note(ctx.texts, plan, page)
+        title_rows = HEADER_ROWS if page.first_row else 1  # the header, printed above grids further down
     else:
         ws.print_area(0, 0, plan.last_row + 1, plan.last_col)
         ws.fit_to_pages(1, 0)
@@ -429,7 +431,7 @@ def print_setup(ws: Worksheet, ctx: BuildContext, plan: SheetPlan, columns: list
             ws.set_h_pagebreaks(breaks[:1000])
     if landscape:
         ws.set_landscape()
-    page_setup(ws, ctx, plan.name, note)
+    page_setup(ws, ctx, plan.name, note, title_rows)
 
 
 def page_columns(widths: list[int], page_width: float, at_least: int) -> int:
@@ -452,16 +454,18 @@ def paper_note(texts: Texts, plan: SheetPlan, page: PaperPage) -> str:
     grids = [g for g in plan.grids if g.rows > 1 or g.cols > 1]
     if all(page.shows(g) for g in grids):
         return ""
-    maps = [g for g in grids if names.is_map(g.key)]
-    if maps:
-        shown = [i + 1 for i, g in enumerate(maps) if page.shows(g)]
+    maps = [g for g in grids if is_map_like(g.key)]
+    shown = [i + 1 for i, g in enumerate(maps) if page.shows(g)]
+    if shown:
         return texts("print.map" if len(shown) == 1 else "print.maps", which=numbers(shown), total=len(maps))
-    if plan.kind.name in ("filters", "back_filters"):  # a band of grids is one filter: kernels, bias, picture
-        bands = sorted({g.title_row for g in grids})  # a filter is on the page if its kernels are, at its left
-        on_page = {g.title_row for g in grids if page.shows(g)}
+    if plan.kind.name in ("filters", "back_filters", "step_conv"):  # a band of grids is one filter
+        kernels = [g for g in grids if not is_map_like(g.key)]  # Step conv's maps come below its filters
+        bands = sorted({g.title_row for g in kernels})  # a filter is on the page if its kernels are, at its left
+        on_page = {g.title_row for g in kernels if page.shows(g)}
         shown = [i + 1 for i, band in enumerate(bands) if band in on_page]
         return texts("print.filter" if len(shown) == 1 else "print.filters", which=numbers(shown), total=len(bands))
-    return texts("print.grids", shown=sum(page.shows(g) for g in grids), total=len(grids))
+    counted = [g for g in grids if g.named] if page.first_row else grids  # not the helpers left out above
+    return texts("print.grids", shown=sum(page.shows(g) for g in counted), total=len(counted))
 
 
 def band_breaks(starts: list[int], end: int, rows_per_page: int) -> list[int]:
@@ -491,6 +495,11 @@ def protect(ws: Worksheet) -> None:
                     "format_columns": True, "format_rows": True})
 
 
+def is_map_like(key: str) -> bool:
+    """A feature map, or its gradient or its stepped twin (``grad_pool1_out2``, ``step_relu1_out2``)."""
+    return names.is_map(key.removeprefix("grad_").removeprefix("step_"))
+
+
 def numbers(shown: list[int]) -> str:
     """1, 2, 3, 7, 8 → "1–3, 7–8": runs of consecutive numbers as ranges."""
     runs: list[list[int]] = []
@@ -502,11 +511,11 @@ def numbers(shown: list[int]) -> str:
     return ", ".join(str(r[0]) if len(r) == 1 else f"{r[0]}–{r[-1]}" for r in runs)
 
 
-def page_setup(ws: Worksheet, ctx: BuildContext, name: str, note: str = "") -> None:
+def page_setup(ws: Worksheet, ctx: BuildContext, name: str, note: str = "", title_rows: int = 1) -> None:
     """What every printed page carries: A4, the title row repeated, the sheet's name, page numbers, and a
-    ``note`` at the foot's left (what a page printed in part leaves out)."""
+    ``note`` at the foot's left (what a page printed in part leaves out); ``title_rows`` rows repeated."""
     ws.set_paper(9)
-    ws.repeat_rows(0, 0)
+    ws.repeat_rows(0, title_rows - 1)
     model = ctx.model.name[:60].replace("&", "&&")  # & starts a header code (&P is the page number)
     ws.set_header(f"&L&\"{ctx.styles.font},Bold\"{name}&Rxlcnn · {model}")
     page = ctx.texts("print.page")
