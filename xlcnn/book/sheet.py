@@ -38,6 +38,7 @@ TITLE_ROW_HEIGHT = 24
 DEFAULT_ROW_HEIGHT = 20  # XlsxWriter's, in pixels (15 points)
 DEFAULT_COLUMN_WIDTH = 8.43
 DEFAULT_COLUMN_PX = 64
+CLASS_WIDTH = 13  # a class's column on Softmax and Loss: ten classes (digits) fit a landscape page at 80 %
 
 
 

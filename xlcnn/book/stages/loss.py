@@ -7,7 +7,7 @@ import math
 from xlsxwriter.worksheet import Worksheet
 
 from xlcnn.book.layout import HEADER_ROWS, LEFT, LOSS, Grid, Holds, Layout, SheetKind, SheetPlan
-from xlcnn.book.sheet import BuildContext, SheetContent, cached, setup_table_sheet, stage_header
+from xlcnn.book.sheet import CLASS_WIDTH, BuildContext, SheetContent, cached, setup_table_sheet, stage_header
 from xlcnn.book.stage import Stage
 from xlcnn.book.stages.softmax import row_labels
 from xlcnn.book.styles import SMALL_AS_SCIENTIFIC
@@ -58,7 +58,7 @@ def loss_sheet(ctx: BuildContext, plan: SheetPlan) -> SheetContent:
     content.formula(kl_.top, kl_.left, softmax.sum_formula(kl_terms.row_range(0)), cached(tr.kl, "#DIV/0!"), big)
 
     def setup(ws: Worksheet) -> None:
-        setup_table_sheet(ws, ctx, plan, [(LEFT, LEFT, 36), (LEFT + 1, LEFT + k, 14)])
+        setup_table_sheet(ws, ctx, plan, [(LEFT, LEFT, 36), (LEFT + 1, LEFT + k, CLASS_WIDTH)])
         ws.data_validation(true.top, true.left, true.top, true.left, {
             "validate": "list", "source": "=" + all_labels,
         })

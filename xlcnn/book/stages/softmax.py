@@ -5,7 +5,7 @@ from __future__ import annotations
 from xlsxwriter.worksheet import Worksheet
 
 from xlcnn.book.layout import HEADER_ROWS, LEFT, SOFTMAX, Grid, Holds, Layout, SheetKind, SheetPlan
-from xlcnn.book.sheet import BuildContext, SheetContent, setup_table_sheet, stage_header
+from xlcnn.book.sheet import CLASS_WIDTH, BuildContext, SheetContent, setup_table_sheet, stage_header
 from xlcnn.book.stage import Stage
 from xlcnn.book.styles import SMALL_AS_SCIENTIFIC, sequential_scale
 from xlcnn.model import names
@@ -50,7 +50,7 @@ def softmax_sheet(ctx: BuildContext, plan: SheetPlan) -> SheetContent:
     content.formula(best.top, best.left, f"=MAX({p})", float(tr.probs.max()), st.percent)
 
     def setup(ws: Worksheet) -> None:
-        setup_table_sheet(ws, ctx, plan, [(LEFT, LEFT, 30), (LEFT + 1, LEFT + k, 14)])
+        setup_table_sheet(ws, ctx, plan, [(LEFT, LEFT, 30), (LEFT + 1, LEFT + k, CLASS_WIDTH)])
         sequential_scale(ws, [probs], 1.0)
 
     content.on_setup(setup)
