@@ -43,7 +43,7 @@ def back_filters_sheet(ctx: BuildContext, plan: SheetPlan) -> SheetContent:
         content.text(first.title_row - 1, first.left, t("back_filters.band", f=f, k=k), st.subtitle)
         for c in range(1, block.in_shape[0] + 1):
             grid = lay.grid(names.grad(names.conv_w(k, f, c)))
-            content.grid_title(grid, f"∂L/∂ {letters[c - 1]}", st.grid_title)
+            content.grid_title(grid, t("back_filters.kernel", channel=letters[c - 1]), st.grid_title)
             content.grid_formulas(grid, _weight_grads(ctx, name, k, f, c), gw[f - 1, c - 1], fmt)
         bias = lay.grid(names.grad(names.conv_b(k, f)))
         content.grid_title(bias, t("back_filters.bias"), st.grid_title)

@@ -98,7 +98,7 @@ def plan(layout: Layout, k: int) -> None:
     """The stepped filters as Filters k has them (a band per filter, its kernels side by side, its bias to the
     right), then the maps."""
     filters, rows, cols = layout.arch.blocks[k - 1].conv_shape
-    sheet = layout.add_sheet(step_sheet("conv", k), KIND, k)
+    sheet = layout.add_sheet(step_sheet("conv", k), KIND, k, break_above=1)  # above a filter's title
     top = add_filter_bands(layout, sheet, k, names.step, Holds.FORMULAS)
     layout.add_maps(sheet, [names.step(names.relu_out(k, f)) for f in range(1, filters + 1)], rows, cols, 0, top=top)
 
