@@ -111,7 +111,7 @@ def test_a_page_leaves_out_helper_grids_above_the_results_its_title_promises() -
     assert page is not None and page.first_row == results[0].title_row
     assert not any(page.shows(g) for g in helpers) and page.shows(results[0])
     below = Grid("pool1_winner1", "Back ReLU 1", 80, 1, 13, 13, named=False)  # a helper under the results
-    assert results_top(plan_of(results + [below])) == results_top(plan_of(results)) == 0
+    assert results_top(plan_of([*results, below])) == results_top(plan_of(results)) == 0
 
 
 @pytest.mark.libreoffice
