@@ -302,7 +302,8 @@ def header_line(ws: Worksheet, row: int, text: str, styles: Styles) -> None:
     """A note of a sheet's header. Where it is wider than the printed page (the print area is set up before any
     cell is written), it is wrapped in cells merged across the page, its row as tall as its lines, so that no
     word is cut at the paper's edge; otherwise (and in verify's replay, which prints nothing) plain text."""
-    area = re.search(r"\$([A-Z]+)\$\d+$", getattr(ws, "print_area_range", None) or "")
+    printed = getattr(ws, "print_area_range", None)  # a worksheet's; a replay's recorder has none
+    area = re.search(r"\$([A-Z]+)\$\d+$", printed) if isinstance(printed, str) else None
     if area is None:
         ws.write_string(row, LEFT, text, styles.note)
         return
