@@ -18,7 +18,8 @@ from xlcnn import build_workbook, load_model, write_handout
 from xlcnn.book.build import learning_sheets
 from xlcnn.book.layout import Grid, SheetKind, SheetPlan
 from xlcnn.book.paper import READABLE_SCALE, readable_page, results_top
-from xlcnn.book.sheet import band_breaks, numbers
+from xlcnn.book.sheet import band_breaks, display_width, header_line, numbers, wrap_lines
+from xlcnn.book.styles import Styles
 from xlcnn.check import printed
 
 SAMPLES = Path(__file__).resolve().parent.parent / "samples"
@@ -34,6 +35,24 @@ SAMPLES = Path(__file__).resolve().parent.parent / "samples"
 ])
 def test_band_breaks(starts: list[int], end: int, rows: int, breaks: list[int]) -> None:
     assert band_breaks(starts, end, rows) == breaks
+
+
+def test_a_note_wraps_at_spaces_or_between_chinese_characters_never_before_a_comma() -> None:
+    assert wrap_lines("the row and column numbers", 12) == ["the row and", "column", "numbers"]
+    assert wrap_lines("行号和列号，即每张", 10) == ["行号和列号，", "即每张"]  # five wide characters fill 10
+    assert all(display_width(line) <= 30 for line in wrap_lines("word " * 40, 30))
+
+
+def test_header_notes_are_plain_text_where_nothing_is_printed() -> None:
+    """Verify's and the benchmark's recorders have no print area (the benchmark's answers any attribute)."""
+    calls: list[tuple[str, tuple[object, ...]]] = []
+
+    class Recorder:
+        def __getattr__(self, name: str) -> object:
+            return lambda *args: calls.append((name, args))
+
+    header_line(Recorder(), 2, "a note", Styles(lambda props: props))  # type: ignore[arg-type]
+    assert [name for name, _ in calls] == ["write_string"]
 
 
 def test_numbers_shown_are_written_as_ranges() -> None:

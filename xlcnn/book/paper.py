@@ -98,7 +98,7 @@ def _page(plan: SheetPlan, columns_px: Sequence[int], row_px: int, landscape: bo
         last_col = col
     rows_per_page = int((max_h - header_allowance(row_px)) // row_px)
     last_row = rows_per_page - 1 if not top else top + rows_per_page - HEADER_ROWS - 1
-    grids = [g for g in plan.grids if (g.rows > 1 or g.cols > 1) and g.title_row >= top]
+    grids = [g for g in plan.grids if g.title_row >= top]  # one-cell grids too: a page never cuts a total away
     last_col = _left_of_cut(grids, last_col)
     last_row = _above_cut(grids, last_row, rows_per_page, plan.break_above)
     shown = [g for g in grids if g.outer_bottom <= last_row and g.outer_right <= last_col]

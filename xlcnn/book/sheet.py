@@ -323,6 +323,24 @@ def display_width(text: str) -> int:
     return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
 
 
+# A CJK character (a line may break before any), a word with the spaces after it, or spaces.
+NO_LINE_START = set("，。；：、）」』！？")  # Chinese punctuation that never starts a line: it stays on the one before
+_WRAP_TOKEN = re.compile(r"[\u3000-\u9fff\uff00-\uffef]|[^\s\u3000-\u9fff\uff00-\uffef]+\s*|\s+")
+
+
+def wrap_lines(text: str, width: int) -> list[str]:
+    """``text`` as lines of at most ``width`` Latin characters (``display_width``), broken at spaces or between
+    CJK characters: for a note under a narrow table, each line in a row of its own (no merged, taller row)."""
+    lines, line = [], ""
+    for token in _WRAP_TOKEN.findall(text):
+        if line.strip() and display_width((line + token).rstrip()) > width and token not in NO_LINE_START:
+            lines.append(line.rstrip())
+            line = token.lstrip()
+        else:
+            line += token
+    return [*lines, line.rstrip()] if line.strip() else lines
+
+
 def param_cell(content: SheetContent, ctx: BuildContext, key: str, label: str, value: float,
                label_cols: int = 2, span: int = 1, num_format: str = "0", editable: bool = False) -> None:
     """A labelled cell in the header: a hyper-parameter (stride, padding, pool size, input scale), grey and
@@ -453,9 +471,9 @@ def paper_note(texts: Texts, plan: SheetPlan, page: PaperPage) -> str:
     if page.list_rows is not None:
         rows, total = page.list_rows
         return texts("print.rows", shown=rows, total=total)
-    grids = [g for g in plan.grids if g.rows > 1 or g.cols > 1]
-    if all(page.shows(g) for g in grids):
+    if all(page.shows(g) for g in plan.grids):
         return ""
+    grids = [g for g in plan.grids if g.rows > 1 or g.cols > 1]
     maps = [g for g in grids if is_map_like(g.key)]
     shown = [i + 1 for i, g in enumerate(maps) if page.shows(g)]
     if shown:

@@ -24,7 +24,7 @@ from xlcnn.book.layout import (
     conv_sheet,
     filters_sheet,
 )
-from xlcnn.book.sheet import BuildContext, SheetContent, param_cell, setup_grid_sheet, stage_header
+from xlcnn.book.sheet import BuildContext, SheetContent, param_cell, setup_grid_sheet, stage_header, wrap_lines
 from xlcnn.book.stage import Repeat, Stage
 from xlcnn.book.styles import diverging_scale, number_format, symmetric_limit, verdict_colours
 from xlcnn.model import names
@@ -33,6 +33,8 @@ from xlcnn.nn.engine import Trace
 from xlcnn.nn.layers.conv import pad
 
 CHECK_TOLERANCE = "1E-9"
+ORIGIN_WIDTH = 7  # the origin table's row and column numbers
+ORIGIN_NOTE_CHARS = 22  # the note under that table, per line: about its width (a grid column and two of these)
 
 KIND = SheetKind("worked")
 
@@ -200,11 +202,13 @@ def worked_sheet(ctx: BuildContext, plan: SheetPlan) -> SheetContent:
         content.number(origin_rows.top + f - 1, origin_rows.left - 1, f, st.grid("0"))
         content.number(origin_rows.top + f - 1, origin_rows.left, out.top + 1, st.grid("0"))
         content.number(origin_cols.top + f - 1, origin_cols.left, out.left + 1, st.grid("0"))
-    content.text(origin_rows.top + filters, origin_rows.left - 1, t("worked.origins_note"), st.note)
+    # The note in lines as wide as the table, so that on paper it does not run past the page's edge.
+    for i, line in enumerate(wrap_lines(t("worked.origins_note"), ORIGIN_NOTE_CHARS)):
+        content.text(origin_rows.top + filters + i, origin_rows.left - 1, line, st.note)
 
     def setup(ws: Worksheet) -> None:
         sums = [lay.grid(f"worked_sum_{c}").left for c in range(1, channels + 1)]
-        setup_grid_sheet(ws, ctx, plan, [(origin_rows.left, origin_cols.left, 7),
+        setup_grid_sheet(ws, ctx, plan, [(origin_rows.left, origin_cols.left, ORIGIN_WIDTH),
                                          (total.left, total.left, 12),  # the totals are wider than a grid cell
                                          *((col, col, 9) for col in sums)])
         limit = symmetric_limit(v.products)
