@@ -44,7 +44,7 @@ class PaperPage:
     last_col: int
     landscape: bool
     scale: int  # per cent
-    grids_shown: int  # grids on the page whole (1 × 1 cells not counted)
+    grids_shown: int  # grids on the page whole
     list_rows: tuple[int, int] | None = None  # for a list longer than a page: (rows shown, rows in all)
     first_row: int = 0  # where the page's grids start, when it leaves out helper grids above them (results_top)
 
@@ -90,12 +90,7 @@ def _page(plan: SheetPlan, columns_px: Sequence[int], row_px: int, landscape: bo
           scale: int, top: int = 0) -> PaperPage | None:
     """The page from row ``top`` (below the header, which is printed above it) or from the sheet's top."""
     max_w, max_h = page_px(landscape, scale)
-    last_col, width = -1, 0
-    for col, px in enumerate(columns_px):
-        width += px
-        if width > max_w:
-            break
-        last_col = col
+    last_col = page_columns(columns_px, max_w)
     rows_per_page = int((max_h - header_allowance(row_px)) // row_px)
     last_row = rows_per_page - 1 if not top else top + rows_per_page - HEADER_ROWS - 1
     grids = [g for g in plan.grids if g.title_row >= top]  # one-cell grids too: a page never cuts a total away
@@ -107,6 +102,17 @@ def _page(plan: SheetPlan, columns_px: Sequence[int], row_px: int, landscape: bo
         return None
     list_rows = (last_row - long[0].top + 1, long[0].rows) if long else None
     return PaperPage(last_row, last_col, landscape, scale, len(shown), list_rows, top)
+
+
+def page_columns(widths: Sequence[int], page_width: float, at_least: int = -1) -> int:
+    """The last column a page ``page_width`` px wide holds whole (at least ``at_least``)."""
+    total, last = 0, at_least
+    for col, px in enumerate(widths):
+        total += px
+        if total > page_width:
+            break
+        last = max(last, col)
+    return last
 
 
 def _left_of_cut(grids: list[Grid], last_col: int) -> int:

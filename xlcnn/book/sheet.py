@@ -22,7 +22,15 @@ from xlsxwriter.workbook import Workbook
 from xlsxwriter.worksheet import CellFormulaTuple, CellNumberTuple, Worksheet
 
 from xlcnn.book.layout import HEADER_ROWS, LEFT, TITLE, Grid, Layout, SheetPlan
-from xlcnn.book.paper import HEADER_LINE_PX, READABLE_SCALE, PaperPage, header_allowance, page_px, readable_page
+from xlcnn.book.paper import (
+    HEADER_LINE_PX,
+    READABLE_SCALE,
+    PaperPage,
+    header_allowance,
+    page_columns,
+    page_px,
+    readable_page,
+)
 from xlcnn.book.styles import GRID_CELL_PX, GRID_COLUMN_WIDTH, GRID_ROW_HEIGHT, Styles
 from xlcnn.book.texts import Texts
 from xlcnn.model import names
@@ -452,17 +460,6 @@ def print_setup(ws: Worksheet, ctx: BuildContext, plan: SheetPlan, columns: list
     if landscape:
         ws.set_landscape()
     page_setup(ws, ctx, plan.name, note, title_rows)
-
-
-def page_columns(widths: list[int], page_width: float, at_least: int) -> int:
-    """The last column a page ``page_width`` px wide holds whole (at least ``at_least``)."""
-    total, last = 0, at_least
-    for col, px in enumerate(widths):
-        total += px
-        if total > page_width:
-            break
-        last = max(last, col)
-    return last
 
 
 def paper_note(texts: Texts, plan: SheetPlan, page: PaperPage) -> str:
