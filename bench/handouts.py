@@ -45,7 +45,7 @@ def measure(name: str, lang: str, folder: Path, everything: bool = False) -> Mea
     if not book.exists():
         build_workbook(ROOT / "samples" / f"{SAMPLE[name]}.png", book, model, lang=lang)
     pdf = write_handout(book, folder / f"{name}-{lang}-{'all' if everything else 'handout'}.pdf",
-                        leave_out=() if everything else learning_sheets(model))
+                        leave_out=() if everything else learning_sheets(model, lang))
     factor = calibration(Texts(lang)("style.font"), folder)
     smallest = {k: float("inf") for k in GOALS}
     small_pages = dict.fromkeys(GOALS, 0)

@@ -18,12 +18,13 @@ from PIL import Image
 
 from xlcnn import build_workbook, load_model, write_handout
 from xlcnn.book.build import learning_sheets
+from xlcnn.book.texts import load_texts
 
 ROOT = Path(__file__).resolve().parent.parent
 IMAGES = ROOT / "docs" / "images"
 DPI = 80
 
-# picture → (sample, template, language, true label or None, the sheet's page starts with this text)
+# picture → (sample, template, language, true label or None, the sheet whose page it is, as the code names it)
 PAGES = {
     "default-guide.png": ("circle", "default", "en", None, "Guide"),
     "default-overview.png": ("circle", "default", "en", None, "Overview"),
@@ -125,7 +126,8 @@ def main() -> None:
         scratch = Path(tmp)
         for name, (sample, template, lang, label, title) in PAGES.items():
             pdf = pdf_of(sample, template, lang, label, scratch)
-            render(pdf, first_page(pdf, title), IMAGES / name)
+            shown = None if title is None else load_texts(lang).sheet_names()(title)  # 卷积 1 in Chinese
+            render(pdf, first_page(pdf, shown), IMAGES / name)
             print(f"wrote docs/images/{name}", file=sys.stderr)
         side_by_side(LEARNING, IMAGES / "default-learning.png")
         print("wrote docs/images/default-learning.png", file=sys.stderr)

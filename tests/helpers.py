@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from xlcnn.book.texts import load_texts
 from xlcnn.check.verify import ATOL, RTOL  # the promise in docs/architecture.md, defined once
 
 
@@ -16,3 +17,8 @@ def assert_stage_matches(name: str, got: object, expected: object, rtol: float =
     if bad.any():
         idx = tuple(int(i) for i in np.argwhere(bad)[0])
         raise AssertionError(f"{name}{list(idx)}: got {g[idx]!r}, expected {e[idx]!r} ({int(bad.sum())} cells differ)")
+
+
+def zh_sheet(key: str) -> str:
+    """The name a Chinese workbook gives the sheet the code knows as ``key`` (``Conv 1`` → ``卷积 1``)."""
+    return load_texts("zh").sheet_names()(key)

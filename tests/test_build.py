@@ -386,8 +386,11 @@ def test_a_file_name_too_long_is_one_line_not_a_traceback(tmp_path: Path) -> Non
 
 
 @pytest.mark.libreoffice
-@pytest.mark.parametrize("option", ["--pdf", "--pdf-all"])
-def test_pdf_handout_prints_every_stage_of_tiny_on_its_own_page(soffice: str, tmp_path: Path, option: str) -> None:
+@pytest.mark.parametrize(("option", "lang"), [("--pdf", "en"), ("--pdf-all", "en"), ("--pdf", "zh")])
+def test_pdf_handout_prints_every_stage_of_tiny_on_its_own_page(soffice: str, tmp_path: Path, option: str,
+                                                                lang: str) -> None:
+    """Every sheet of the handout (the learning layer's too with --pdf-all) on a page of its own, found by the
+    sheet name each page's header shows; in Chinese, the learning layer's Chinese-named sheets are left out."""
     import subprocess
     from collections import Counter
 
@@ -398,7 +401,7 @@ def test_pdf_handout_prints_every_stage_of_tiny_on_its_own_page(soffice: str, tm
 
     out = tmp_path / "tiny.xlsx"
     result = CliRunner().invoke(cli, ["build", str(picture(tmp_path / "p.png")), "-o", str(out), "--model", "tiny",
-                                      option])
+                                      option, "--lang", lang])
     assert result.exit_code == 0, result.output
     pdf = tmp_path / "tiny.pdf"
     assert result.output.splitlines()[-1] == f"Wrote {pdf}: the printed handout."
@@ -406,7 +409,8 @@ def test_pdf_handout_prints_every_stage_of_tiny_on_its_own_page(soffice: str, tm
     text = subprocess.run(["pdftotext", "-layout", str(pdf), "-"], capture_output=True, text=True, check=True).stdout
     pages = Counter(page.strip().split("  ")[0] for page in text.split("\f") if page.strip())
     sheets = Book.open(out).formulas.sheetnames
-    left_out = set(learning_sheets(load_model("tiny"))) if option == "--pdf" else set()
+    left_out = set(learning_sheets(load_model("tiny"), lang)) if option == "--pdf" else set()
     assert set(pages) == set(sheets) - left_out and left_out < set(sheets)
+    assert ("反向 输入" in sheets) is (lang == "zh")
     # One page per sheet, but the Guide (pages of text): each stage fits on one page.
-    assert {name for name, n in pages.items() if n > 1} == {"Guide"}
+    assert {name for name, n in pages.items() if n > 1} == {sheets[0]}  # the Guide

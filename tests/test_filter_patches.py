@@ -15,6 +15,7 @@ import numpy as np
 import openpyxl
 import pytest
 from factories import make_arch, make_model
+from helpers import zh_sheet
 from naive import conv as naive_conv
 from PIL import Image
 
@@ -362,7 +363,7 @@ def test_too_many_colours_are_rounded_as_the_image_sheet_rounds_them(tmp_path: P
 
 
 def test_chinese_captions(tmp_path: Path) -> None:
-    ws = built(tmp_path, with_patches(make_model(8, 8, [(2, 3, 1, 1, 2, 2)])), "zh", lang="zh")["Filters 1"]
+    ws = built(tmp_path, with_patches(make_model(8, 8, [(2, 3, 1, 1, 2, 2)])), "zh", lang="zh")[zh_sheet("Filters 1")]
     texts = {c.value for row in ws.iter_rows() for c in row if isinstance(c.value, str)}
     assert "图示" in texts and "最强的训练图块" in texts
 

@@ -12,6 +12,7 @@ from typing import Any
 
 import openpyxl
 import pytest
+from helpers import zh_sheet
 
 from xlcnn import build_workbook, load_model
 from xlcnn.book.layout import LEFT, LOSS
@@ -25,20 +26,23 @@ LOSS_SOURCE_ROW = 5  # the Loss header's fourth line (openpyxl counts from 1; ro
 
 
 def guide_rows(path: Path) -> list[list[Any]]:
-    """The Guide's rows, each its non-empty values left to right."""
+    """The Guide's rows (the first sheet's, whatever its language calls it), each its non-empty values left to
+    right."""
     book = openpyxl.load_workbook(path)
-    return [[v for v in row if v is not None] for row in book["Guide"].iter_rows(values_only=True)]
+    return [[v for v in row if v is not None] for row in book.worksheets[0].iter_rows(values_only=True)]
 
 
 def notes_under_the_loss(path: Path, model: Model) -> list[str]:
     """The two cells right under the Guide's live loss, in its column."""
     loss = plan_layout(model.arch, teaching=True).grid("guide_loss")
-    sheet = openpyxl.load_workbook(path)["Guide"]
+    sheet = openpyxl.load_workbook(path).worksheets[0]  # the Guide
     return [sheet.cell(loss.top + 1 + i, loss.left + 1).value for i in (1, 2)]  # openpyxl counts from 1
 
 
 def loss_source_line(path: Path) -> str:
-    return str(openpyxl.load_workbook(path)[LOSS].cell(LOSS_SOURCE_ROW, LEFT + 1).value)
+    book = openpyxl.load_workbook(path)
+    sheet = book[LOSS] if LOSS in book.sheetnames else book[zh_sheet(LOSS)]
+    return str(sheet.cell(LOSS_SOURCE_ROW, LEFT + 1).value)
 
 
 def model_card(path: Path) -> dict[str, str]:
@@ -123,7 +127,7 @@ def test_in_chinese_the_same_things_are_said_in_chinese(books: dict[str, Any]) -
                "就算是一张猫的照片，也会得到其中一个标签。")
     assert notes_under_the_loss(assumed, tiny) == [
         "生成这个工作簿时没有给出真实标签，所以假定真实标签就是预测结果（横条纹）。"
-        "要选出真正的类别，请打开 Loss 工作表，在下拉列表（true_label 单元格）里选择正确的类别。", classes]
+        "要选出真正的类别，请打开“损失”工作表，在下拉列表（true_label 单元格）里选择正确的类别。", classes]
     assert loss_source_line(assumed) == (
         "生成这个工作簿时没有给出真实标签，所以假定真实标签就是预测结果（横条纹）。"
         "要选出真正的类别，请在下面的下拉列表里选择正确的类别。")

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import openpyxl
 import pytest
+from helpers import zh_sheet
 
 from xlcnn import build_workbook, load_model, write_handout
 from xlcnn.check import printed
@@ -55,7 +56,8 @@ def test_the_overview_prints_on_one_page_in_readable_sizes(name: str, lang: str,
     pdf = write_handout(out)
     text = subprocess.run(["pdftotext", "-layout", str(pdf), "-"], capture_output=True, text=True, check=True).stdout
     heads = [page.strip().split("  ")[0] for page in text.split("\f") if page.strip()]
-    assert heads.count("Overview") == 1
+    overview = zh_sheet("Overview") if lang == "zh" else "Overview"  # 总览 in Chinese
+    assert heads.count(overview) == 1
     factor = printed.calibration("Noto Sans CJK SC" if lang == "zh" else "Calibri", tmp_path)
-    smallest = printed.smallest_sizes(pdf, factor)[heads.index("Overview")]
+    smallest = printed.smallest_sizes(pdf, factor)[heads.index(overview)]
     assert smallest["text"] >= 8.0 and smallest["number"] >= 6.0, smallest

@@ -10,6 +10,7 @@ from typing import Any
 
 import openpyxl
 import pytest
+from helpers import zh_sheet
 
 from xlcnn import build_workbook, load_model
 from xlcnn.cli import _loss
@@ -37,7 +38,7 @@ def test_cross_entropy_is_not_called_a_distance(books: dict[str, Any]) -> None:
     guide = " ".join(texts(books["en"], "Guide"))
     assert "as a distance" not in guide
     assert "not a distance: it is not symmetric" in guide
-    assert "但不是距离" in " ".join(texts(books["zh"], "Guide"))
+    assert "但不是距离" in " ".join(texts(books["zh"], zh_sheet("Guide")))
 
 
 def test_the_worked_example_keys_both_scales_and_says_what_each_row_holds(books: dict[str, Any]) -> None:
@@ -73,7 +74,7 @@ def test_dense_rows_name_the_pool_their_value_came_from(books: dict[str, Any]) -
     assert "1  (pool 2 map 1, row 1, col 1)" in rows
     assert "432  (pool 2 map 12, row 6, col 6)" in rows
     assert not any(re.search(r"\(map \d+, \d+, \d+\)", row) for row in rows)
-    assert "432  (Pool 2 图 12，第 6 行，第 6 列)" in texts(books["zh"], "Dense")
+    assert "432  (池化 2 图 12，第 6 行，第 6 列)" in texts(books["zh"], zh_sheet("Dense"))
 
 
 def test_kernels_are_counted_in_words(books: dict[str, Any]) -> None:
@@ -88,9 +89,21 @@ def test_the_model_card_says_how_the_weights_were_made_once(books: dict[str, Any
     assert not any(line.startswith("trained:") for line in guide)
 
 
+def test_pooling_says_which_rows_and_columns_it_leaves_out(books: dict[str, Any]) -> None:
+    """Pool 2 reads 13×13 ReLU maps with 2×2 windows 2 apart: row and column 13 fit no window. Pool 1's 28×28
+    maps lose nothing, and say nothing."""
+    shape = ("Shape: 12×13×13 in → 12×6×6 out; each side is floor((n − size) / stride) + 1 = floor((13 − 2) / 2) + 1"
+             " = 6.")
+    assert shape + " Pooling leaves out row 13 and column 13 of the ReLU maps, which no whole window covers." in texts(
+        books["en"], "Pool 2")
+    assert not any("leaves out" in line for line in texts(books["en"], "Pool 1"))
+    assert any(line.endswith("池化略去了 ReLU 特征图的第 13 行和第 13 列：那里放不下一个完整的窗口。")
+               for line in texts(books["zh"], zh_sheet("Pool 2")))
+
+
 def test_the_shapes_sheet_keys_its_blue(books: dict[str, Any]) -> None:
     assert any(line.startswith("Blue cells are live formulas") for line in texts(books["en"], "Shapes"))
-    assert any(line.startswith("蓝色单元格是实时公式") for line in texts(books["zh"], "Shapes"))
+    assert any(line.startswith("蓝色单元格是实时公式") for line in texts(books["zh"], zh_sheet("Shapes")))
 
 
 @pytest.mark.parametrize(("loss", "shown"), [(-0.0, "0.0000"), (-2e-16, "0.0000"), (0.00649, "0.0065"),

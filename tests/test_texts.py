@@ -15,7 +15,9 @@ from typing import Any
 import numpy as np
 import openpyxl
 import pytest
+from helpers import zh_sheet
 from PIL import Image
+from xlsxwriter.utility import quote_sheetname
 
 import xlcnn.book.texts
 from xlcnn import build_workbook, load_model
@@ -200,6 +202,12 @@ def formula_cells(book: Any) -> dict[tuple[str, str], str]:
             for cell in row if cell.data_type == "f"}
 
 
+def destinations(book: Any, english: dict[str, str]) -> dict[str, list[tuple[str, str]]]:
+    """Each defined name's (sheet, range), its sheet named as in English."""
+    return {name: [(english[sheet], cells) for sheet, cells in d.destinations]
+            for name, d in book.defined_names.items()}
+
+
 @pytest.fixture(scope="module")
 def books(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     folder = tmp_path_factory.mktemp("lang")
@@ -215,13 +223,13 @@ def books(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
 
 def test_a_chinese_build_writes_chinese_in_the_guide_and_the_stage_notes(books: dict[str, Any]) -> None:
     zh = load_texts("zh")
-    guide = [text for (sheet, _), text in string_cells(books["zh"]).items() if sheet == "Guide"]
+    guide = [text for (sheet, _), text in string_cells(books["zh"]).items() if sheet == zh_sheet("Guide")]
     for text in (zh("guide.title"), zh("steps.title"), zh.raw("guide.sheet_descriptions")["conv"],
                  zh.raw("steps.list")[0]["title"], zh.lines("guide.card")[0]):
         assert text in guide, text
     block = load_model("tiny").arch.blocks[0]
     kernel, channels = block.conv.kernel, block.in_shape[0]
-    conv = books["zh"]["Conv 1"]
+    conv = books["zh"][zh_sheet("Conv 1")]
     header = [conv.cell(row, LEFT + 1).value for row in range(1, HEADER_ROWS)]  # openpyxl counts from 1
     assert header[:2] == [zh("conv.title", k=1), zh("conv.what", kernel=kernel, n=channels * kernel**2)]
     assert all(CJK.search(text) for text in header[:5]), header
@@ -239,18 +247,23 @@ def test_a_chinese_build_has_no_english_explanation_left(books: dict[str, Any]) 
 
 
 def test_a_chinese_build_has_the_english_formulas(books: dict[str, Any]) -> None:
-    """Same sheets, same formula cells, same formula strings; only the worked example's verdict words, which
-    sit inside its check formula, are in Chinese."""
-    en, zh = books["en"], books["zh"]
-    assert zh.sheetnames == en.sheetnames
-    assert sorted(zh.defined_names) == sorted(en.defined_names)
-    en_formulas, zh_formulas = formula_cells(en), formula_cells(zh)
+    """The same sheets, named in Chinese; the same defined names on them, the same formula cells and the same
+    formula strings, but for the sheet names they quote and the worked example's verdict words, which sit inside
+    its check formula."""
+    en, zh_ = books["en"], books["zh"]
+    assert zh_.sheetnames == [zh_sheet(name) for name in en.sheetnames]
+    assert zh_.sheetnames[:6] == ["指南", "总览", "图像", "输入", "滤波器 1", "卷积 1"]
+    sheets = dict(zip(zh_.sheetnames, en.sheetnames, strict=True))
+    assert destinations(zh_, sheets) == destinations(en, {name: name for name in en.sheetnames})
+    en_formulas = formula_cells(en)
+    zh_formulas = {(sheets[sheet], cell): formula for (sheet, cell), formula in formula_cells(zh_).items()}
     assert zh_formulas.keys() == en_formulas.keys()
     en_texts, zh_texts = load_texts("en"), load_texts("zh")
     verdicts = {f'"{zh_texts(key)}"': f'"{en_texts(key)}"' for key in ("worked.same", "worked.different")}
+    quoted = {f"{quote_sheetname(chinese)}!": f"{quote_sheetname(english)}!" for chinese, english in sheets.items()}
 
     def in_english(formula: str) -> str:
-        for chinese, english_ in verdicts.items():
+        for chinese, english_ in (verdicts | quoted).items():
             formula = formula.replace(chinese, english_)
         return formula
 

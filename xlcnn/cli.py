@@ -229,7 +229,7 @@ def build_command(images: tuple[Path, ...], output: Path | None, jobs: int | Non
     if result.key is not None and not quiet:
         click.echo(f"Wrote {result.key}: the answer key of its Exercises sheet.")
     if pdf:
-        handout = write_handout(result.path, leave_out=() if pdf_all else learning_sheets(result.model))
+        handout = write_handout(result.path, leave_out=() if pdf_all else learning_sheets(result.model, lang))
         if not quiet:
             click.echo(f"Wrote {handout}: the printed handout.")
         if result.key is not None:
@@ -262,7 +262,8 @@ def _build_class_set(images: tuple[Path, ...], folder: Path, net: Model, jobs: i
     if pdf and made.built:
         keys = [r.key for r in made.built if r.key is not None]
         books = [r.workbook for r in made.built]
-        handouts = write_handouts(books + keys + [made.summary_book], leave_out=() if pdf_all else learning_sheets(net))
+        unprinted = () if pdf_all else learning_sheets(net, options["lang"])
+        handouts = write_handouts(books + keys + [made.summary_book], leave_out=unprinted)
         summary, pupils, answers = handouts[-1], handouts[: len(books)], handouts[len(books) : -1]
         combined = combine_pdfs([summary, *pupils], folder / COMBINED_PDF)
         if answers:

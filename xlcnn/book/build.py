@@ -128,7 +128,7 @@ def build_workbook(
         if not isinstance(exercise, int) or isinstance(exercise, bool) or exercise < 0:
             raise TypeError(f"exercise must be a seed (a whole number, 0 or more), not {exercise!r}")
         check_workbook_output(key_path(out), image_path)
-    layout = plan_for(net, learn, exercise is not None)
+    layout = plan_for(net, learn, exercise is not None, lang)
     limits.check_architecture(layout)  # before the image is read or the engine runs: a model too big is refused now
     source = read_image(image_path)
     spec = net.arch.input
@@ -213,17 +213,17 @@ def modify_model(
                                pool=pool, seed=seed, check=partial(check_architecture, learn=learn))
 
 
-def plan_for(model: Model, learn: bool = True, exercise: bool = False) -> Layout:
-    """The layout of ``model``'s workbook: every sheet, with room on Filters 1 for the patches it has, the
-    learning layer's sheets if ``learn``, and the Exercises sheet if ``exercise``."""
+def plan_for(model: Model, learn: bool = True, exercise: bool = False, lang: str = DEFAULT_LANGUAGE) -> Layout:
+    """The layout of ``model``'s workbook: every sheet, named in ``lang``, with room on Filters 1 for the patches
+    it has, the learning layer's sheets if ``learn``, and the Exercises sheet if ``exercise``."""
     return plan_layout(model.arch, teaching=True, patches=0 if model.patches is None else int(model.patches.shape[1]),
-                       learning=learn, exercise=exercise)
+                       learning=learn, exercise=exercise, sheet_names=load_texts(lang).sheet_names())
 
 
-def learning_sheets(model: Model) -> tuple[str, ...]:
-    """The names of the learning layer's sheets in ``model``'s workbook. A handout leaves them out unless asked
-    (they would more than double its pages); its Overview shows the learning step in brief."""
-    return tuple(plan.name for plan in plan_for(model).sheets if BY_KIND[plan.kind].learning)
+def learning_sheets(model: Model, lang: str = DEFAULT_LANGUAGE) -> tuple[str, ...]:
+    """The names of the learning layer's sheets in ``model``'s workbook in ``lang``. A handout leaves them out
+    unless asked (they would more than double its pages); its Overview shows the learning step in brief."""
+    return tuple(plan.name for plan in plan_for(model, lang=lang).sheets if BY_KIND[plan.kind].learning)
 
 
 def _learning(model: Model, fitted: np.ndarray, trace: Trace, rate: float, image: Path) -> Learning:

@@ -20,7 +20,8 @@ from xlsxwriter.utility import quote_sheetname, xl_col_to_name
 
 from xlcnn.model.spec import Architecture
 
-# Sheet names. They are fixed (not derived from user text), short and free of characters sheets forbid.
+# Sheet names, as the code knows them (a sheet's key). A workbook shows them in its language (``SheetNames``):
+# fixed (not derived from user text), short and free of characters sheets forbid.
 GUIDE, IMAGE, INPUT, FLATTEN, DENSE, SOFTMAX, LOSS = "Guide", "Image", "Input", "Flatten", "Dense", "Softmax", "Loss"
 WORKED, SHAPES = "Worked example", "Shapes"
 
@@ -55,6 +56,28 @@ def step_sheet(stage: str, k: int) -> str:
     """The forward pass after the step, ``stage`` (filters, conv, pool) of block ``k``: ``Step conv 1``."""
     return f"Step {stage} {k}"
 
+
+FORBIDDEN_IN_SHEET_NAMES = frozenset("[]:*?/\\")
+MAX_SHEET_NAME = 31  # characters
+
+
+@dataclass(frozen=True)
+class SheetNames:
+    """The sheets' names in a workbook's language. ``table`` (a language file's ``[sheets]``) translates a key
+    (``Guide``) or, for the per-block sheets, a key's stem (``Back pool`` of ``Back pool 2``, whose block
+    number follows the translation); a key it does not know keeps its English name."""
+
+    table: tuple[tuple[str, str], ...] = ()
+
+    def __call__(self, key: str) -> str:
+        table = dict(self.table)
+        if key in table:
+            return table[key]
+        stem, _, k = key.rpartition(" ")
+        return f"{table[stem]} {k}" if k.isdigit() and stem in table else key
+
+
+ENGLISH = SheetNames()  # the sheets' names as the code knows them
 
 HEADER_ROWS = 7  # title, what it does, formula in words, shape, legend, parameters, blank
 LEFT = 1  # column A is a narrow margin
@@ -187,10 +210,11 @@ class WindowRefs:
 
 @dataclass
 class SheetPlan:
-    """One sheet: its name, its grids in reading order, and its size."""
+    """One sheet: its name as shown, its grids in reading order, and its size."""
 
     name: str
     kind: SheetKind
+    key: str = ""  # the name the code knows it by (``Conv 1``), whatever the workbook's language
     block: int = 0  # k for per-block sheets
     grids: list[Grid] = field(default_factory=list)
     square: bool = True  # grid sheets use square cells
@@ -230,8 +254,9 @@ class Layout:
     """Every sheet and grid of the workbook for one architecture, computed before anything is written
     (by ``xlcnn.book.stages.plan_layout``, which has every stage add its own)."""
 
-    def __init__(self, arch: Architecture, patches: int = 0) -> None:
+    def __init__(self, arch: Architecture, patches: int = 0, names: SheetNames = ENGLISH) -> None:
         self.arch = arch
+        self.names = names  # the sheets' names in the workbook's language
         self.patches = patches  # training patches per conv-1 filter that the workbook shows (Filters 1)
         self.learning = False  # whether the learning layer's sheets are planned too (the Overview sums it up)
         self.sheets: list[SheetPlan] = []
@@ -242,11 +267,12 @@ class Layout:
     def grid(self, key: str) -> Grid:
         return self.grids[key]
 
-    def sheet(self, name: str) -> SheetPlan:
+    def sheet(self, key: str) -> SheetPlan:
+        """The sheet the code knows as ``key`` (``Conv 1``), whatever name the workbook shows."""
         for plan in self.sheets:
-            if plan.name == name:
+            if plan.key == key:
                 return plan
-        raise KeyError(name)
+        raise KeyError(key)
 
     def first_sheet(self, kind: str) -> SheetPlan:
         """The first sheet of the kind named ``kind`` (block 1's, for the per-block stages)."""
@@ -304,9 +330,10 @@ class Layout:
         plan.grids.append(grid)
         return grid
 
-    def add_sheet(self, name: str, kind: SheetKind, block: int = 0, square: bool = True,
+    def add_sheet(self, key: str, kind: SheetKind, block: int = 0, square: bool = True,
                   break_above: int = 0) -> SheetPlan:
-        plan = SheetPlan(name, kind, block, square=square, break_above=break_above)
+        """The sheet the code knows as ``key``, named in the workbook's language."""
+        plan = SheetPlan(self.names(key), kind, key, block, square=square, break_above=break_above)
         self.sheets.append(plan)
         return plan
 

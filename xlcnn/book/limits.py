@@ -71,7 +71,8 @@ def count_constants(layout: Layout, image_pixels: int) -> int:
 
 def picture_cells(layout: Layout) -> int:
     """The coloured cells of Filters 1's pictures of the filters and their patches (grids holding no value)."""
-    return sum(g.cells for g in layout.grids.values() if g.holds is Holds.OTHER and g.sheet == filters_sheet(1))
+    sheet = layout.sheet(filters_sheet(1)).name
+    return sum(g.cells for g in layout.grids.values() if g.holds is Holds.OTHER and g.sheet == sheet)
 
 
 def longest_conv_formula(layout: Layout) -> int:

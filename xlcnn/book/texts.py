@@ -13,6 +13,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from xlcnn.book.layout import FORBIDDEN_IN_SHEET_NAMES, MAX_SHEET_NAME, SheetNames
 from xlcnn.errors import OptionError, one_line, option
 from xlcnn.resources import languages_root
 
@@ -73,6 +74,26 @@ class Texts:
         if not isinstance(value, bool):
             raise KeyError(f"text {key!r} is not true or false")
         return value
+
+    def sheet_names(self) -> SheetNames:
+        """The sheets' names in this language (its ``[sheets]`` table), refused when a spreadsheet would refuse
+        one: too long, with a character sheets forbid, or the same as another's."""
+        own = _lookup(_read(self.code), "sheets")
+        table = {**_lookup(_read(DEFAULT_LANGUAGE), "sheets"), **(own if isinstance(own, Mapping) else {})}
+        where = f"{lang_dir() / self.code}.toml, [sheets]"
+        seen: dict[str, str] = {}
+        for key, name in table.items():
+            bad = sorted(set(str(name)) & FORBIDDEN_IN_SHEET_NAMES)
+            if not isinstance(name, str) or not name.strip() or name != name.strip() or name.startswith("'"):
+                raise OptionError(f"{where}: {key!r} must be a name, not {name!r}")
+            if bad or len(name) > MAX_SHEET_NAME - 3:  # room for a block number
+                raise OptionError(f"{where}: {key!r} = {name!r} cannot name a sheet ("
+                                  + (f"it holds {' '.join(bad)}" if bad else f"over {MAX_SHEET_NAME - 3} characters")
+                                  + ")")
+            if name.casefold() in seen:  # spreadsheets compare sheet names regardless of case
+                raise OptionError(f"{where}: {key!r} and {seen[name.casefold()]!r} are both named {name!r}")
+            seen[name.casefold()] = key
+        return SheetNames(tuple(table.items()))
 
     def lines(self, key: str, **values: Any) -> list[str]:
         """A list of texts (e.g. bullet points), each formatted."""

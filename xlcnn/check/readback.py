@@ -168,13 +168,15 @@ def read_back(path: Path, view: View) -> ReadBack:
         raise WorkbookError(str(exc)) from None
     true_label = _read_true_label(r, classes)
     learning = r.has(names.LEARNING_RATE)
-    layout = plan_layout(arch, teaching=r.has("worked_map"), learning=learning, exercise=r.has(ANSWERS))
+    language = _language(view)
+    layout = plan_layout(arch, teaching=r.has("worked_map"), learning=learning, exercise=r.has(ANSWERS),
+                         sheet_names=Texts(language).sheet_names())
     _check_layout(r, layout)
     model = Model("workbook", path.name, "", arch, weights, Provenance("unknown", f"read back from {path.name}"))
     worked = _read_worked(r, arch) if r.has("worked_map") else None
     rate, cam = (_read_learning_rate(r), _read_class(r, names.CAM_CLASS, classes)) if learning else (None, None)
     exercise, answers = _read_exercise(r, arch) if r.has(ANSWERS) else (None, None)
-    return ReadBack(model, image, true_label, layout, worked, _language(view), rate, cam, exercise, answers)
+    return ReadBack(model, image, true_label, layout, worked, language, rate, cam, exercise, answers)
 
 
 def _read_exercise(r: Reader, arch: Architecture) -> tuple[Exercise, tuple[float | str | None, ...]]:
@@ -351,10 +353,11 @@ def _read_worked(r: Reader, arch: Architecture) -> tuple[int, int, int]:
 
 
 def _language(view: View) -> str:
-    """The language the workbook was written in, recognised by the Guide's title (it shows in a few formulas)."""
-    guide = view.sheets.get(GUIDE)
-    title = guide.cells.get((TITLE[0] + 1, TITLE[1] + 1)) if guide else None  # 1-based, as openpyxl counts
-    for code in available_languages():
-        if Texts(code)("guide.title") == title:
+    """The language the workbook was written in: the one whose Guide sheet it has, and among languages that name
+    the Guide alike, the one whose title the Guide shows (the language shows in a few formulas and sheet names)."""
+    named = [(code, Texts(code).sheet_names()(GUIDE)) for code in available_languages()]
+    found = [(code, view.sheets[guide]) for code, guide in named if guide in view.sheets]
+    for code, sheet in found:
+        if sheet.cells.get((TITLE[0] + 1, TITLE[1] + 1)) == Texts(code)("guide.title"):  # 1-based, as openpyxl
             return code
-    return DEFAULT_LANGUAGE
+    return found[0][0] if found else DEFAULT_LANGUAGE

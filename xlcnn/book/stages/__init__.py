@@ -6,7 +6,7 @@ and — through its grids — its formula count. Adding a stage is one module pl
 
 from __future__ import annotations
 
-from xlcnn.book.layout import Layout, SheetKind
+from xlcnn.book.layout import ENGLISH, Layout, SheetKind, SheetNames
 from xlcnn.book.stage import Repeat, SheetBuilder, Stage
 from xlcnn.book.stages import (
     back_conv,
@@ -81,12 +81,13 @@ BY_KIND: dict[SheetKind, Stage] = {stage.kind: stage for stage in STAGES}
 
 
 def plan_layout(arch: Architecture, teaching: bool = False, patches: int = 0, learning: bool = False,
-                exercise: bool = False) -> Layout:
+                exercise: bool = False, sheet_names: SheetNames = ENGLISH) -> Layout:
     """Every sheet and grid of the workbook of ``arch``: each stage in turn, the per-block ones once per
     conv block (the backward pass's from the last block down); ``teaching`` adds the worked example and the
     Shapes table, ``learning`` the learning layer, ``exercise`` the Exercises sheet; ``patches`` is how many
-    training patches per conv-1 filter the model has to show."""
-    layout = Layout(arch, patches)
+    training patches per conv-1 filter the model has to show; ``sheet_names`` names the sheets in the workbook's
+    language."""
+    layout = Layout(arch, patches, sheet_names)
     layout.learning = learning
     stages = [stage for stage in STAGES if (teaching or not stage.teaching) and (learning or not stage.learning)
               and (exercise or not stage.exercise)]

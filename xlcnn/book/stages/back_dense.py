@@ -90,7 +90,7 @@ def plan(layout: Layout, k: int) -> None:
         (names.GRAD_FLATTEN, top + 5, left + classes + 1, n, 1, True),
     ):
         holds = Holds.TEXT if key == "back_dense_source" else Holds.FORMULAS
-        layout.add_grid(sheet, Grid(key, BACK_DENSE, row, col, rows, cols, named=named, holds=holds))
+        layout.add_grid(sheet, Grid(key, sheet.name, row, col, rows, cols, named=named, holds=holds))
 
 
 STAGE = Stage(KIND, plan, back_dense_sheet, learning=True)

@@ -32,7 +32,7 @@ def back_filters_sheet(ctx: BuildContext, plan: SheetPlan) -> SheetContent:
     content = SheetContent()
     stage_header(content, ctx, t("back_filters.title", k=k), [
         t("back_filters.what", k=k), t("back_filters.formula", h=hd, w=wd),
-        t("back_filters.flipped", k=k, sheet=back_sheet("pool", k - 1) if k > 1 else BACK_INPUT),
+        t("back_filters.flipped", k=k, sheet=lay.names(back_sheet("pool", k - 1) if k > 1 else BACK_INPUT)),
         t("legend.gradient", limit=f"{limit:.3g}"),
     ])
     letters = channel_names(ctx, k)

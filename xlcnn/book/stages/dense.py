@@ -72,7 +72,7 @@ def plan(layout: Layout, k: int) -> None:
         ("dense_w_source", top + 5, n, 1, False, Holds.TEXT),
         (names.DENSE_W, top + 5, n, classes, True, Holds.NUMBERS),
     ):
-        layout.add_grid(sheet, Grid(key, DENSE, row, LEFT if key == "dense_w_source" else left, rows, cols,
+        layout.add_grid(sheet, Grid(key, sheet.name, row, LEFT if key == "dense_w_source" else left, rows, cols,
                                     named=named, holds=holds))
 
 

@@ -160,9 +160,9 @@ def exercises_sheet(ctx: BuildContext, plan: SheetPlan) -> SheetContent:
 def plan(layout: Layout, k: int) -> None:
     sheet = layout.add_sheet(EXERCISES, KIND, square=False)
     top, n = HEADER_ROWS + 1, len(KINDS)
-    layout.add_grid(sheet, Grid(TASKS, EXERCISES, top, LEFT + 2, n, 3, holds=Holds.OTHER))
-    layout.add_grid(sheet, Grid(ANSWERS, EXERCISES, top, LEFT + 5, n, 1, holds=Holds.OTHER))
-    layout.add_grid(sheet, Grid(CHECKS, EXERCISES, top, LEFT + 6, n, 1, holds=Holds.FORMULAS))
+    layout.add_grid(sheet, Grid(TASKS, sheet.name, top, LEFT + 2, n, 3, holds=Holds.OTHER))
+    layout.add_grid(sheet, Grid(ANSWERS, sheet.name, top, LEFT + 5, n, 1, holds=Holds.OTHER))
+    layout.add_grid(sheet, Grid(CHECKS, sheet.name, top, LEFT + 6, n, 1, holds=Holds.FORMULAS))
 
 
 def write_answer_key(path: Path, model: Model, trace: Trace, exercise: Exercise, texts: Texts,

@@ -56,9 +56,9 @@ def plan(layout: Layout, k: int) -> None:
     sheet = layout.add_sheet(FLATTEN, KIND, square=False)
     n = layout.arch.flatten_size
     # Columns B–E describe where each value came from (index, map, row, column); F holds it.
-    layout.add_grid(sheet, Grid("flatten_source", FLATTEN, HEADER_ROWS + 1, LEFT, n, 4, named=False,
+    layout.add_grid(sheet, Grid("flatten_source", sheet.name, HEADER_ROWS + 1, LEFT, n, 4, named=False,
                                 holds=Holds.NUMBERS))
-    layout.add_grid(sheet, Grid(names.FLATTEN, FLATTEN, HEADER_ROWS + 1, LEFT + 4, n, 1, holds=Holds.FORMULAS))
+    layout.add_grid(sheet, Grid(names.FLATTEN, sheet.name, HEADER_ROWS + 1, LEFT + 4, n, 1, holds=Holds.FORMULAS))
 
 
 STAGE = Stage(KIND, plan, flatten_sheet)

@@ -80,11 +80,11 @@ def plan(layout: Layout, k: int) -> None:
     maps, h, w = arch.blocks[-1].conv_shape
     spec = arch.input
     sheet = layout.add_sheet(GRADCAM, KIND)
-    layout.add_grid(sheet, Grid(names.CAM_CLASS, GRADCAM, 5, LEFT + 4, 1, 1, holds=Holds.SETTING))
-    layout.add_grid(sheet, Grid(ALPHA, GRADCAM, HEADER_ROWS + 1, LEFT, 1, maps, named=False, holds=Holds.FORMULAS))
+    layout.add_grid(sheet, Grid(names.CAM_CLASS, sheet.name, 5, LEFT + 4, 1, 1, holds=Holds.SETTING))
+    layout.add_grid(sheet, Grid(ALPHA, sheet.name, HEADER_ROWS + 1, LEFT, 1, maps, named=False, holds=Holds.FORMULAS))
     top = HEADER_ROWS + 4
-    layout.add_grid(sheet, Grid(names.GRADCAM, GRADCAM, top, LEFT, h, w, holds=Holds.FORMULAS))
-    layout.add_grid(sheet, Grid(names.GRADCAM_INPUT, GRADCAM, top, LEFT + w + GAP, spec.height, spec.width,
+    layout.add_grid(sheet, Grid(names.GRADCAM, sheet.name, top, LEFT, h, w, holds=Holds.FORMULAS))
+    layout.add_grid(sheet, Grid(names.GRADCAM_INPUT, sheet.name, top, LEFT + w + GAP, spec.height, spec.width,
                                 holds=Holds.FORMULAS))
 
 

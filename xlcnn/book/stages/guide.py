@@ -204,7 +204,7 @@ def plan(layout: Layout, k: int) -> None:
     sheet = layout.add_sheet(GUIDE, KIND, square=False)
     # Live summary cells: prediction, its probability, true label, loss (column C of rows 4–7).
     for i, key in enumerate(("guide_predicted", "guide_probability", "guide_true_label", "guide_loss")):
-        layout.add_grid(sheet, Grid(key, GUIDE, 3 + i, 2, 1, 1, named=False, holds=Holds.FORMULAS))
+        layout.add_grid(sheet, Grid(key, sheet.name, 3 + i, 2, 1, 1, named=False, holds=Holds.FORMULAS))
 
 
 STAGE = Stage(KIND, plan, guide_sheet, checked_last=True)

@@ -51,7 +51,8 @@ def image_sheet(ctx: BuildContext, plan: SheetPlan) -> SheetContent:
 def plan(layout: Layout, k: int) -> None:
     spec = layout.arch.input
     sheet = layout.add_sheet(IMAGE, KIND)
-    layout.add_grid(sheet, Grid("image_pixels", IMAGE, HEADER_ROWS + 1, LEFT, spec.height, spec.width, named=False))
+    layout.add_grid(sheet, Grid("image_pixels", sheet.name, HEADER_ROWS + 1, LEFT, spec.height, spec.width,
+                                named=False))
 
 
 STAGE = Stage(KIND, plan, image_sheet)

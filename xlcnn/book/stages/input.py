@@ -52,7 +52,7 @@ def plan(layout: Layout, k: int) -> None:
     arch = layout.arch
     sheet = layout.add_sheet(INPUT, KIND)
     if arch.input.scale != 1.0:
-        layout.add_grid(sheet, Grid(names.INPUT_SCALE, INPUT, 5, 5, 1, 1, holds=Holds.SETTING))
+        layout.add_grid(sheet, Grid(names.INPUT_SCALE, sheet.name, 5, 5, 1, 1, holds=Holds.SETTING))
     h, w = arch.input.height, arch.input.width
     layout.add_maps(sheet, list(names.INPUT), h, w, arch.blocks[0].conv.padding, holds=Holds.NUMBERS)
 

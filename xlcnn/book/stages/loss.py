@@ -76,7 +76,7 @@ def plan(layout: Layout, k: int) -> None:
     for i, (key, cols, named) in enumerate(rows):
         if key is not None:
             holds = Holds.SETTING if key == names.TRUE_LABEL else Holds.FORMULAS
-            layout.add_grid(sheet, Grid(key, LOSS, top + i, left, 1, cols, named=named, holds=holds))
+            layout.add_grid(sheet, Grid(key, sheet.name, top + i, left, 1, cols, named=named, holds=holds))
 
 
 STAGE = Stage(KIND, plan, loss_sheet)

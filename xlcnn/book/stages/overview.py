@@ -65,21 +65,22 @@ def plan(layout: Layout, k: int) -> None:
     classes, maps = len(arch.classes), arch.blocks[-1].pool_shape[0]
     top = HEADER_ROWS + 1
     prediction = LEFT + PICTURE_COLS + 2
-    layout.add_grid(sheet, Grid(PREDICTED, OVERVIEW, top + 1, prediction, 1, 1, named=False, holds=Holds.FORMULAS))
-    layout.add_grid(sheet, Grid(CLASSES, OVERVIEW, top + 3, prediction, classes, 1, named=False, holds=Holds.FORMULAS))
-    layout.add_grid(sheet, Grid(PROBS, OVERVIEW, top + 3, prediction + LABEL_COLS, classes, 1, named=False,
+    layout.add_grid(sheet, Grid(PREDICTED, sheet.name, top + 1, prediction, 1, 1, named=False, holds=Holds.FORMULAS))
+    layout.add_grid(sheet, Grid(CLASSES, sheet.name, top + 3, prediction, classes, 1, named=False,
+                                holds=Holds.FORMULAS))
+    layout.add_grid(sheet, Grid(PROBS, sheet.name, top + 3, prediction + LABEL_COLS, classes, 1, named=False,
                                 holds=Holds.FORMULAS))
     rows = max(7, classes + 4)
     if layout.learning:  # the step under the picture, the contributions right of the prediction
-        layout.add_grid(sheet, Grid(STEP, OVERVIEW, top + PICTURE_ROWS + 1, LEFT + LABEL_COLS, 3, 1, named=False,
+        layout.add_grid(sheet, Grid(STEP, sheet.name, top + PICTURE_ROWS + 1, LEFT + LABEL_COLS, 3, 1, named=False,
                                     holds=Holds.FORMULAS))
         why = prediction + LABEL_COLS + VALUE_COLS + 4
         # One grid per class, at the first of the CONTRIB_COLS columns each of its cells is merged over.
         for c in range(classes):
             left = why + MAP_LABEL_COLS + c * CONTRIB_COLS
-            layout.add_grid(sheet, Grid(contrib_label_key(c), OVERVIEW, top, left, 1, 1, named=False,
+            layout.add_grid(sheet, Grid(contrib_label_key(c), sheet.name, top, left, 1, 1, named=False,
                                         holds=Holds.FORMULAS))
-            layout.add_grid(sheet, Grid(contrib_key(c), OVERVIEW, top + 1, left, maps, 1, named=False,
+            layout.add_grid(sheet, Grid(contrib_key(c), sheet.name, top + 1, left, maps, 1, named=False,
                                         holds=Holds.FORMULAS))
         rows = max(rows, PICTURE_ROWS + 4, maps + 2)
     y = top + rows + 1
@@ -89,7 +90,7 @@ def plan(layout: Layout, k: int) -> None:
         per_row = max(1, (MAX_MAP_COLS + GAP) // (w + GAP))
         for f in range(1, f_count + 1):
             band, i = divmod(f - 1, per_row)
-            layout.add_grid(sheet, Grid(map_key(block.index, f), OVERVIEW, y + 2 + band * (h + GAP + 1),
+            layout.add_grid(sheet, Grid(map_key(block.index, f), sheet.name, y + 2 + band * (h + GAP + 1),
                                         LEFT + i * (w + GAP), h, w, named=False, holds=Holds.FORMULAS))
         bands = -(-f_count // per_row)
         y += 1 + bands * (h + GAP + 1) + 1

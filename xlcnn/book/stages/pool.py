@@ -16,6 +16,7 @@ from xlcnn.book.sheet import (
 )
 from xlcnn.book.stage import Repeat, Stage
 from xlcnn.book.styles import activation_limit, number_format, sequential_scale
+from xlcnn.book.texts import Texts
 from xlcnn.model import names
 from xlcnn.nn.layers import pool
 
@@ -24,6 +25,20 @@ KIND = SheetKind("pool")
 
 def window_max(relu: WindowRefs, i: int, j: int) -> str:
     return pool.formula(relu.ref(i, j))
+
+
+def dropped_words(t: Texts, size_in: tuple[int, int], size_out: tuple[int, int], size: int, stride: int) -> str:
+    """`` Pooling leaves out row 13 …``: the ReLU rows and columns past the last whole window (none: '')."""
+    parts = []
+    for n_in, n_out, one, many in zip(size_in, size_out, ("pool.row", "pool.column"), ("pool.rows", "pool.columns"),
+                                      strict=True):
+        covered = (n_out - 1) * stride + size  # the last window ends here
+        if covered < n_in:
+            parts.append(t(one, n=n_in) if covered + 1 == n_in else t(many, a=covered + 1, b=n_in))
+    if not parts:
+        return ""
+    text = parts[0] if len(parts) == 1 else t("pool.both", rows=parts[0], columns=parts[1])
+    return " " + t("pool.dropped", parts=text)
 
 
 def pool_sheet(ctx: BuildContext, plan: SheetPlan) -> SheetContent:
@@ -40,7 +55,8 @@ def pool_sheet(ctx: BuildContext, plan: SheetPlan) -> SheetContent:
     stage_header(content, ctx, t("pool.title", k=k), [
         t("pool.what", size=spec.size),
         t("pool.formula", size=spec.size, stride=spec.stride),
-        t("pool.shape", c=c, h_in=h_in, w_in=w_in, h=h, w=w, size=spec.size, stride=spec.stride),
+        t("pool.shape", c=c, h_in=h_in, w_in=w_in, h=h, w=w, size=spec.size, stride=spec.stride)
+        + dropped_words(t, (h_in, w_in), (h, w), spec.size, spec.stride),
         t("legend.sequential", limit=f"{limit:.3g}") + (" " + t("pool.padding", pad=pad) if pad else ""),
     ])
     param_cell(content, ctx, names.pool_size(k), t("pool.size"), spec.size)

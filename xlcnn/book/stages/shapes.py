@@ -188,15 +188,15 @@ def plan(layout: Layout, k: int) -> None:
     sheet = layout.add_sheet(SHAPES, KIND, square=False)
     rows = 1 + 3 * len(layout.arch.blocks) + 3  # input, (conv, relu, pool) × k, flatten, dense, softmax
     for i, key in enumerate(SHAPE_COLUMNS):
-        layout.add_grid(sheet, Grid(key, SHAPES, HEADER_ROWS + 1, LEFT + 1 + i, rows, 1, named=key in SHAPE_NAMES))
+        layout.add_grid(sheet, Grid(key, sheet.name, HEADER_ROWS + 1, LEFT + 1 + i, rows, 1, named=key in SHAPE_NAMES))
     top = HEADER_ROWS + rows + 4
     for i, key in enumerate(("info_in", "info_nopad", "info_pad", "info_more")):
-        layout.add_grid(sheet, Grid(key, SHAPES, top + i, LEFT + 6, 1, 1, named=False, holds=Holds.FORMULAS))
+        layout.add_grid(sheet, Grid(key, sheet.name, top + i, LEFT + 6, 1, 1, named=False, holds=Holds.FORMULAS))
 
 
 def table_formulas(layout: Layout, plan: SheetPlan) -> int:
     """The table's formula cells (its columns mix formulas and constants, row by row)."""
-    return sum(isinstance(cell, str) for row in shape_rows(layout, SHAPES) for cell, _ in row.cells.values())
+    return sum(isinstance(cell, str) for row in shape_rows(layout, plan.name) for cell, _ in row.cells.values())
 
 
 STAGE = Stage(KIND, plan, shapes_sheet, teaching=True, mixed_formulas=table_formulas)

@@ -64,7 +64,7 @@ def plan(layout: Layout, k: int) -> None:
             ("softmax_exp", classes, True), ("softmax_sum", 1, True), (names.PROBS, classes, True),
             ("predicted", 1, True), ("predicted_prob", 1, True)]
     for i, (key, cols, named) in enumerate(rows):
-        layout.add_grid(sheet, Grid(key, SOFTMAX, top + i, left, 1, cols, named=named, holds=Holds.FORMULAS))
+        layout.add_grid(sheet, Grid(key, sheet.name, top + i, left, 1, cols, named=named, holds=Holds.FORMULAS))
 
 
 STAGE = Stage(KIND, plan, softmax_sheet)

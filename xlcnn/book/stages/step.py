@@ -88,7 +88,7 @@ def plan(layout: Layout, k: int) -> None:
         cols = 1 if key in ONE_CELL else classes
         named = key in (names.LEARNING_RATE, names.STEP_LOGITS, names.STEP_PROBS, names.STEP_LOSS)
         holds = Holds.SETTING if key == names.LEARNING_RATE else Holds.FORMULAS
-        layout.add_grid(sheet, Grid(key, STEP, top + i, left, 1, cols, named=named, holds=holds))
+        layout.add_grid(sheet, Grid(key, sheet.name, top + i, left, 1, cols, named=named, holds=holds))
 
 
 STAGE = Stage(KIND, plan, step_sheet, learning=True)

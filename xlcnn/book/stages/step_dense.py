@@ -84,7 +84,7 @@ def plan(layout: Layout, k: int) -> None:
         (STEP_FLATTEN, top + 4, LEFT + 1, n, 1, True, Holds.FORMULAS),
         (names.STEP_DENSE_W, top + 4, left, n, classes, True, Holds.FORMULAS),
     ):
-        layout.add_grid(sheet, Grid(key, STEP_DENSE, row, col, rows, cols, named=named, holds=holds))
+        layout.add_grid(sheet, Grid(key, sheet.name, row, col, rows, cols, named=named, holds=holds))
 
 
 STAGE = Stage(KIND, plan, step_dense_sheet, learning=True)

@@ -125,10 +125,10 @@ def plan(layout: Layout, k: int) -> None:
             (None, 1, False)]
     for key, height, named in rows:
         if key is not None:
-            layout.add_grid(sheet, Grid(key, WHY, top, left, height, classes, named=named, holds=Holds.FORMULAS))
+            layout.add_grid(sheet, Grid(key, sheet.name, top, left, height, classes, named=named, holds=Holds.FORMULAS))
         top += height
     # The chart's place, so that it prints: rows of 20 px as tall as the chart.
-    layout.add_grid(sheet, Grid("why_chart", WHY, top, LEFT, -(-chart_height(maps, classes) // 20) + 1, 1,
+    layout.add_grid(sheet, Grid("why_chart", sheet.name, top, LEFT, -(-chart_height(maps, classes) // 20) + 1, 1,
                                 named=False))
 
 

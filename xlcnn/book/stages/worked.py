@@ -117,9 +117,10 @@ def worked_sheet(ctx: BuildContext, plan: SheetPlan) -> SheetContent:
     first, last = lay.grid("conv1_w1_1"), lay.grid(f"conv1_w{filters}_{channels}")
     row_step = lay.grid("conv1_w2_1").top - first.top if filters > 1 else 0
     col_step = lay.grid("conv1_w1_2").left - first.left if channels > 1 else 0
-    kernels = lay.area(filters_sheet(1), first.top, first.left, last.top + k - 1, last.left + k - 1, name)
+    filters_1 = lay.sheet(filters_sheet(1)).name
+    kernels = lay.area(filters_1, first.top, first.left, last.top + k - 1, last.left + k - 1, name)
     b1, bn = lay.grid("conv1_b1"), lay.grid(f"conv1_b{filters}")
-    biases = lay.area(filters_sheet(1), b1.top, b1.left, bn.top, bn.left, name)
+    biases = lay.area(filters_1, b1.top, b1.left, bn.top, bn.left, name)
     conv_plan = lay.sheet(conv_sheet(1))
     conv_area = lay.area(conv_plan.name, 0, 0, conv_plan.last_row, conv_plan.last_col, name)
 
@@ -238,22 +239,22 @@ def plan(layout: Layout, k: int) -> None:
     kernel, channels, filters = block.conv.kernel, block.in_shape[0], block.conv.filters
     sheet = layout.add_sheet(WORKED, KIND, 1)
     for i, key in enumerate(("worked_map", "worked_row", "worked_col")):
-        layout.add_grid(sheet, Grid(key, WORKED, 5, 4 + 5 * i, 1, 1, holds=Holds.SETTING))
+        layout.add_grid(sheet, Grid(key, sheet.name, 5, 4 + 5 * i, 1, 1, holds=Holds.SETTING))
     y = HEADER_ROWS
     for c in range(1, channels + 1):
         for i, part in enumerate(("window", "kernel", "products")):
-            layout.add_grid(sheet, Grid(f"worked_{part}_{c}", WORKED, y + 2, LEFT + i * (kernel + 2), kernel, kernel,
-                                        holds=Holds.FORMULAS))
-        layout.add_grid(sheet, Grid(f"worked_sum_{c}", WORKED, y + 2, LEFT + 3 * (kernel + 2) + 1, 1, 1,
+            layout.add_grid(sheet, Grid(f"worked_{part}_{c}", sheet.name, y + 2, LEFT + i * (kernel + 2), kernel,
+                                        kernel, holds=Holds.FORMULAS))
+        layout.add_grid(sheet, Grid(f"worked_sum_{c}", sheet.name, y + 2, LEFT + 3 * (kernel + 2) + 1, 1, 1,
                                     holds=Holds.FORMULAS))
         y += kernel + 3
     rows = ("worked_total", "worked_scaled", "worked_bias", "worked_output", "worked_conv", "worked_diff",
             "worked_check")
     for i, key in enumerate(rows):
-        layout.add_grid(sheet, Grid(key, WORKED, y + 1 + i, LEFT + 9, 1, 1, holds=Holds.FORMULAS))
+        layout.add_grid(sheet, Grid(key, sheet.name, y + 1 + i, LEFT + 9, 1, 1, holds=Holds.FORMULAS))
     right = LEFT + 3 * (kernel + 2) + 4
     for i, key in enumerate(("worked_origin_rows", "worked_origin_cols")):
-        layout.add_grid(sheet, Grid(key, WORKED, HEADER_ROWS + 2, right + 1 + i, filters, 1, holds=Holds.NUMBERS))
+        layout.add_grid(sheet, Grid(key, sheet.name, HEADER_ROWS + 2, right + 1 + i, filters, 1, holds=Holds.NUMBERS))
 
 
 STAGE = Stage(KIND, plan, worked_sheet, Repeat.FIRST_BLOCK, teaching=True)
