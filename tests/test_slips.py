@@ -101,6 +101,16 @@ def test_pooling_says_which_rows_and_columns_it_leaves_out(books: dict[str, Any]
                for line in texts(books["zh"], zh_sheet("Pool 2")))
 
 
+def test_the_shapes_panel_shows_padding_that_changes_something(books: dict[str, Any]) -> None:
+    """Conv 1 of the default has no padding, so the panel's padded row shows padding 1 (which keeps the 28×28
+    size), not a second copy of the unpadded row."""
+    ws = openpyxl.load_workbook(books["en"], data_only=True)["Shapes"]
+    rows = {row[1]: row[7] for row in ws.iter_rows(values_only=True) if isinstance(row[1], str) and row[7]}
+    assert [rows[label] for label in ("values in (height × width × channels)", "values out without padding",
+                                      "values out with padding 1", "values out with twice the filters")] == [
+        28 * 28 * 3, 6 * 26 * 26, 6 * 28 * 28, 2 * 6 * 26 * 26]
+
+
 def test_the_shapes_sheet_keys_its_blue(books: dict[str, Any]) -> None:
     assert any(line.startswith("Blue cells are live formulas") for line in texts(books["en"], "Shapes"))
     assert any(line.startswith("蓝色单元格是实时公式") for line in texts(books["zh"], zh_sheet("Shapes")))

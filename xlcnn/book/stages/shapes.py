@@ -7,6 +7,7 @@ a pool. An "information" panel shows what padding and more filters do to the num
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -151,7 +152,8 @@ def shapes_sheet(ctx: BuildContext, plan: SheetPlan) -> SheetContent:
 
 
 def _information_panel(content: SheetContent, ctx: BuildContext, name: str) -> None:
-    """Values in and out of conv 1 without padding, with its padding, and with twice the filters."""
+    """Values in and out of conv 1 without padding, with padding (its own, or, when it has none, the padding
+    that keeps a stride-1 map's size), and with twice the filters."""
     t, st, lay = ctx.texts, ctx.styles, ctx.layout
     block = ctx.model.arch.blocks[0]
     conv = block.conv
@@ -161,21 +163,26 @@ def _information_panel(content: SheetContent, ctx: BuildContext, name: str) -> N
     def at(key: str) -> str:
         return lay.grid(key).cell(row, 0)
 
-    # Without padding a kernel larger than the input fits nowhere: no values, not a negative count.
-    unpadded = conv.filters * max(0, (h_in - conv.kernel) // conv.stride + 1) * max(
-        0, (w_in - conv.kernel) // conv.stride + 1)
+    def count(pad: int) -> tuple[str, int]:
+        """The formula and value of conv 1's output values with padding ``pad``. A kernel larger than the padded
+        input fits nowhere: no values, not a negative count."""
+        side = [f"MAX(0,INT(({at(key)}{f'+{2 * pad}' if pad else ''}-{at('shape_kernel')})/{at('shape_stride')})+1)"
+                for key in ("shape_h_in", "shape_w_in")]
+        value = conv.filters * math.prod(max(0, (n + 2 * pad - conv.kernel) // conv.stride + 1) for n in (h_in, w_in))
+        return f"={at('shape_c')}*{side[0]}*{side[1]}", value
+
     values = conv.filters * block.conv_shape[1] * block.conv_shape[2]
+    padding = conv.padding or max(1, conv.kernel // 2)  # a row unlike the unpadded one
     cells = [
         ("info_in", f"={at('shape_values_in')}", c_in * h_in * w_in),
-        ("info_nopad", f"={at('shape_c')}*MAX(0,INT(({at('shape_h_in')}-{at('shape_kernel')})/{at('shape_stride')})+1)"
-                       f"*MAX(0,INT(({at('shape_w_in')}-{at('shape_kernel')})/{at('shape_stride')})+1)", unpadded),
-        ("info_pad", f"={at('shape_values')}", values),
+        ("info_nopad", *count(0)),
+        ("info_pad", *((f"={at('shape_values')}", values) if conv.padding else count(padding))),
         ("info_more", f"=2*{at('shape_values')}", 2 * values),
     ]
     top = lay.grid("info_in").top
     content.text(top - 2, LEFT, t("shapes.info_title"), st.subtitle)
     content.text(top - 1, LEFT, t("shapes.info_what"), st.note)
-    labels = t.lines("shapes.info_rows", pad=conv.padding)
+    labels = t.lines("shapes.info_rows", pad=padding)
     for (key, formula, value), label in zip(cells, labels, strict=True):
         grid = lay.grid(key)
         content.text(grid.top, LEFT, label, st.label)
