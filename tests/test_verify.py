@@ -11,8 +11,9 @@ import json
 import re
 import shutil
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import openpyxl
@@ -501,3 +502,45 @@ def test_libreoffice_csv_values_are_read_as_the_cells_hold_them(tmp_path: Path) 
     path.write_bytes(b"\xff\xfe")
     with pytest.raises(ContentError, match=r"^the values of 'Sheet' are not CSV text \('utf-8' codec"):
         load_csv_values({"Sheet": path})
+
+
+def test_libreoffice_runs_while_the_workbook_is_read_and_is_stopped_when_it_is_not_xlcnns(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """verify starts LibreOffice first and reads the workbook meanwhile; a workbook that turns out not to be
+    xlcnn's is refused at once, and the LibreOffice it started is stopped, not waited for."""
+    import time
+    from contextlib import contextmanager
+
+    import openpyxl
+
+    import xlcnn.check.verify as verify
+    from xlcnn.errors import WorkbookError
+
+    other = tmp_path / "other.xlsx"
+    book = openpyxl.Workbook()
+    book.active["A1"] = "not a network"
+    book.save(other)
+    monkeypatch.setenv("XLCNN_SOFFICE", fake_soffice(tmp_path, "exec sleep 60"))
+    started: list[Any] = []
+    order: list[str] = []
+    real_start, real_read = verify.values_started, verify.read_view
+
+    @contextmanager
+    def values_started(*args: Any, **kwargs: Any) -> Iterator[Any]:
+        with real_start(*args, **kwargs) as values:
+            started.append(values)
+            order.append("LibreOffice started")
+            yield values
+
+    def read_view(*args: Any, **kwargs: Any) -> Any:
+        order.append("workbook read" + (" while LibreOffice runs" if started[0].running.proc.poll() is None else ""))
+        return real_read(*args, **kwargs)
+
+    monkeypatch.setattr(verify, "values_started", values_started)
+    monkeypatch.setattr(verify, "read_view", read_view)
+    clock = time.monotonic()
+    with pytest.raises(WorkbookError, match=rf"^{re.escape(str(other))}: not an xlcnn workbook"):
+        verify_workbook(other)
+    assert time.monotonic() - clock < 10  # not the fake's 60 s
+    assert order == ["LibreOffice started", "workbook read while LibreOffice runs"]
+    assert started[0].running.proc.returncode == -9  # stopped (SIGKILL) and reaped

@@ -11,10 +11,12 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
-from xlcnn.check.programs import run_program
+from xlcnn.check.programs import Running, started_program
 from xlcnn.errors import LibreOfficeError
 
 DEFAULT_TIMEOUT = 180.0  # seconds for one soffice run (first start of a new profile takes a few)
@@ -68,27 +70,58 @@ def _make_profile(root: Path) -> str:
 CSV_VALUES = "csv:Text - txt - csv (StarCalc):44,34,76,1,,0,false,true,false,false,false,-1"
 
 
-def _run(inputs: Sequence[Path], outdir: Path, target: str, timeout: float) -> None:
-    """One soffice run converting ``inputs`` (recalculating each) into ``outdir``."""
+@contextmanager
+def _started(inputs: Sequence[Path], outdir: Path, target: str, timeout: float) -> Iterator[Running]:
+    """One soffice run converting ``inputs`` (recalculating each) into ``outdir``, started; it is stopped on
+    leaving the block unless it has ended."""
     soffice = find_soffice()
     outdir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="xlcnn-lo-") as tmp:
         args = [soffice, f"-env:UserInstallation={_make_profile(Path(tmp) / 'profile')}", "--headless",
                 "--invisible", "--norestore", "--nologo", "--nodefault", "--nolockcheck",
                 "--convert-to", target, "--outdir", str(outdir), *[str(Path(p).resolve()) for p in inputs]]
-        run_program(args, timeout, Path(tmp), "LibreOffice", LibreOfficeError)
+        with started_program(args, timeout, Path(tmp), "LibreOffice", LibreOfficeError) as running:
+            yield running
+
+
+def _run(inputs: Sequence[Path], outdir: Path, target: str, timeout: float) -> None:
+    with _started(inputs, outdir, target, timeout) as running:
+        running.finish()
+
+
+@dataclass(frozen=True)
+class Values:
+    """A recalculation of ``workbook`` into CSV values (``values_started``), running."""
+
+    workbook: Path
+    outdir: Path
+    running: Running
+
+    def files(self, sheets: Sequence[str]) -> tuple[dict[str, Path], float]:
+        """Wait for LibreOffice; → the CSV files of ``sheets`` it wrote, by sheet name (a sheet the workbook lacks
+        has none), and the seconds it ran."""
+        seconds = self.running.finish()
+        files = {sheet: self.outdir / f"{self.workbook.stem}-{sheet}.csv" for sheet in sheets}
+        written = {sheet: path for sheet, path in files.items() if path.is_file()}
+        if not written:
+            raise LibreOfficeError(f"{self.workbook}: LibreOffice could not convert it to csv")
+        return written, seconds
+
+
+@contextmanager
+def values_started(workbook: Path, outdir: Path, timeout: float = DEFAULT_TIMEOUT) -> Iterator[Values]:
+    """Start recalculating ``workbook`` into a CSV file of values per sheet, and hand it over running (verify
+    reads the workbook meanwhile); it is stopped on leaving the block unless it has ended."""
+    with _started([workbook], outdir, CSV_VALUES, timeout) as running:
+        yield Values(workbook, outdir, running)
 
 
 def recalculated_values(workbook: Path, sheets: Sequence[str], outdir: Path,
                         timeout: float = DEFAULT_TIMEOUT) -> dict[str, Path]:
     """Recalculate ``workbook`` and write each sheet's values to a CSV file; → the files of ``sheets`` that
     LibreOffice wrote, by sheet name (a sheet the workbook lacks has none)."""
-    _run([workbook], outdir, CSV_VALUES, timeout)
-    files = {sheet: outdir / f"{workbook.stem}-{sheet}.csv" for sheet in sheets}
-    written = {sheet: path for sheet, path in files.items() if path.is_file()}
-    if not written:
-        raise LibreOfficeError(f"{workbook}: LibreOffice could not convert it to csv")
-    return written
+    with values_started(workbook, outdir, timeout) as values:
+        return values.files(sheets)[0]
 
 
 def convert(inputs: Sequence[Path], outdir: Path, target: str, timeout: float = DEFAULT_TIMEOUT) -> list[Path]:

@@ -662,6 +662,13 @@ _SIGNATURES = ((b"\x89PNG", "it is a PNG image"), (b"\xff\xd8\xff", "it is a JPE
 
 def open_workbook(path: Path) -> View:
     """The workbook's formulas, names and looks, or a one-line ``WorkbookError`` saying what the file is instead."""
+    check_workbook_file(path)
+    return read_view(path, data_only=False)
+
+
+def check_workbook_file(path: Path) -> None:
+    """A one-line ``WorkbookError`` unless ``path`` is a regular file and a zip archive safe to unpack (what an
+    .xlsx workbook is on the outside), before anything reads it."""
     check_regular_file(path)
     try:
         with path.open("rb") as fh:
@@ -673,7 +680,6 @@ def open_workbook(path: Path) -> View:
             (text for magic, text in _SIGNATURES if head.startswith(magic)), "not a zip archive")
         raise WorkbookError(f"{path}: not an .xlsx workbook ({what})")
     check_archive(path)
-    return read_view(path, data_only=False)
 
 
 def read_view(path: Path, data_only: bool) -> View:

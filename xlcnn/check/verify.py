@@ -36,7 +36,8 @@ import re
 import tempfile
 import time
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import ExitStack, contextmanager
 from dataclasses import asdict, dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -50,11 +51,20 @@ from xlcnn.book.stages import BY_KIND, EMITTERS
 from xlcnn.book.styles import Styles
 from xlcnn.book.texts import Texts
 from xlcnn.check.cells import Box, ContentError, Pos, cell_ref
-from xlcnn.check.libreoffice import DEFAULT_TIMEOUT, recalculated_values
+from xlcnn.check.libreoffice import DEFAULT_TIMEOUT, Values, values_started
 from xlcnn.check.readback import ReadBack, read_back
 from xlcnn.check.recalc import DEFAULT_ENGINE, Engine, engine
-from xlcnn.check.sheets import Look, Rule, SheetCells, View, load_csv_values, load_view, open_workbook
-from xlcnn.errors import Spelling, SpreadsheetEngineError, WorkbookError, as_parameter
+from xlcnn.check.sheets import (
+    Look,
+    Rule,
+    SheetCells,
+    View,
+    check_workbook_file,
+    load_csv_values,
+    load_view,
+    read_view,
+)
+from xlcnn.errors import LibreOfficeError, Spelling, SpreadsheetEngineError, WorkbookError, as_parameter
 from xlcnn.nn.engine import Trace, first_overflow, forward
 from xlcnn.nn.learning import Learning, learn, learning_overflow
 
@@ -557,7 +567,25 @@ def verify_workbook(path: str | os.PathLike[str], timeout: float = DEFAULT_TIMEO
     started = time.monotonic()
     recalc_engine = _engine(engine)
     book_path = Path(path)
-    book = open_workbook(book_path)
+    given = Path(recalculated) if recalculated is not None else None
+    check_workbook_file(book_path)
+    with ExitStack() as running:
+        # LibreOffice recalculates while this process reads the workbook and replays the stages: on two cores the
+        # wait is the longer of the two, not their sum. Leaving the block on an error stops it.
+        values = None
+        if given is None and recalc_engine.key == "libreoffice":
+            recalc_engine.find()  # its errors (not installed) are about the engine, not this file
+            tmp = Path(running.enter_context(tempfile.TemporaryDirectory(prefix="xlcnn-verify-")))
+            with _naming(book_path):
+                values = running.enter_context(values_started(book_path, tmp, timeout))
+        return _verify(book_path, started, recalc_engine, timeout, check_cache, given, values)
+
+
+def _verify(book_path: Path, started: float, recalc_engine: Engine, timeout: float, check_cache: bool,
+            given: Path | None, values: Values | None) -> VerifyReport:
+    """``verify_workbook`` of a file that is a zip archive, with LibreOffice's recalculation ``values`` running
+    (or None, for another engine or a ``given`` copy)."""
+    book = read_view(book_path, data_only=False)
     back = read_back(book_path, book)
     trace = forward(back.image, back.model, back.true_label)
     overflow = first_overflow(trace)
@@ -576,9 +604,8 @@ def verify_workbook(path: str | os.PathLike[str], timeout: float = DEFAULT_TIMEO
     if missing_sheets:
         raise WorkbookError(f"{book_path}: not an xlcnn workbook (missing the sheet {missing_sheets[0]!r})")
 
-    recalc, recalc_seconds = _recalculated_view(book_path, timeout, recalc_engine,
-                                                Path(recalculated) if recalculated is not None else None,
-                                                list(expected.values))
+    recalc, recalc_seconds = (_values_view(values, book_path, list(expected.values)) if values is not None
+                              else _recalculated_view(book_path, timeout, recalc_engine, given))
     stages, first_bad = compare(expected.values, book, recalc, expected.formulas,
                                 DisplayCheck(book, expected.num_formats))
     cache = compare_cache(expected.values, book) if check_cache else CacheResult(
@@ -594,34 +621,40 @@ def _engine(key: object) -> Engine:
     return engine(key)
 
 
-def _recalculated_view(path: Path, timeout: float, recalc_engine: Engine, given: Path | None,
-                       sheets: Sequence[str]) -> tuple[View, float | None]:
-    """The values of ``sheets`` after the engine recalculated every formula, and how long the engine took.
+@contextmanager
+def _naming(path: Path) -> Iterator[None]:
+    """The engine's errors name the user's file (some name it already: "t.xlsx: LibreOffice could not convert")."""
+    try:
+        yield
+    except SpreadsheetEngineError as exc:
+        named = exc.message.startswith(f"{path}: ")
+        raise type(exc)(exc.message if named else f"{path}: {exc.message}") from None
 
-    LibreOffice writes them as a CSV file per sheet (a third quicker than saving an .xlsx copy; 15 significant
-    digits); Gnumeric saves an .xlsx copy."""
+
+def _values_view(values: Values, path: Path, sheets: Sequence[str]) -> tuple[View, float]:
+    """The values of ``sheets`` once LibreOffice, running meanwhile, has recalculated every formula and written
+    them as a CSV file per sheet (a third quicker than saving an .xlsx copy; 15 significant digits), and how long
+    it ran."""
+    with _naming(path):
+        files, seconds = values.files(sheets)
+    try:
+        return load_csv_values(files), seconds
+    except ContentError as exc:
+        raise LibreOfficeError(f"{path}: LibreOffice wrote values that cannot be read ({exc})") from None
+
+
+def _recalculated_view(path: Path, timeout: float, recalc_engine: Engine, given: Path | None
+                       ) -> tuple[View, float | None]:
+    """The workbook's values after the engine (Gnumeric, which saves an .xlsx copy) recalculated every formula,
+    and how long it took; or the ``given`` copy's."""
     if given is not None:
         return _load_recalculated(given, recalc_engine, path), None
     recalc_engine.find()  # its errors (not installed) are about the engine, not this file
     with tempfile.TemporaryDirectory(prefix="xlcnn-verify-") as tmp:
         started = time.monotonic()
-        try:
-            if recalc_engine.key == "libreoffice":
-                files = recalculated_values(path, sheets, Path(tmp), timeout)
-            else:
-                (out,) = recalc_engine.recalculate([path], Path(tmp), timeout)
-        except SpreadsheetEngineError as exc:
-            # Some of the engine's messages name the file already ("t.xlsx: LibreOffice could not convert it").
-            named = exc.message.startswith(f"{path}: ")
-            raise type(exc)(exc.message if named else f"{path}: {exc.message}") from None
-        seconds = time.monotonic() - started
-        if recalc_engine.key == "libreoffice":
-            try:
-                return load_csv_values(files), seconds
-            except ContentError as exc:
-                raise recalc_engine.error(f"{path}: {recalc_engine.title} wrote values that cannot be read "
-                                          f"({exc})") from None
-        return _load_recalculated(out, recalc_engine, path), seconds
+        with _naming(path):
+            (out,) = recalc_engine.recalculate([path], Path(tmp), timeout)
+        return _load_recalculated(out, recalc_engine, path), time.monotonic() - started
 
 
 def _load_recalculated(copy: Path, recalc_engine: Engine, book: Path) -> View:
