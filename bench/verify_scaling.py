@@ -30,12 +30,13 @@ import xlcnn
 
 OWN_GOAL = 0.5  # verify's own work against LibreOffice's recalculation
 MEMORY_GOAL_MB = 600  # at 128×128
+TIMEOUT = 3600.0  # seconds LibreOffice may take on the largest workbook (verify's default is for classroom sizes)
 
 
 def child_verify(book: str) -> None:
     """In a fresh process: verify one workbook; print seconds, LibreOffice's seconds, peak MB and cells as JSON."""
     start = time.perf_counter()
-    report = xlcnn.verify_workbook(book)
+    report = xlcnn.verify_workbook(book, timeout=TIMEOUT)
     seconds = time.perf_counter() - start
     assert report.ok, f"{book}: {report.bad} formula cells differ"
     print(json.dumps({"seconds": seconds, "recalc": report.recalc_seconds, "cells": report.cells,
@@ -47,8 +48,9 @@ def measure(side: int, runs: int, tmp: Path) -> dict[str, Any]:
     xlcnn.build_workbook(SAMPLE, book, model=big_model(side, 16))
     samples = []
     for _ in range(runs):
-        out = subprocess.run([sys.executable, __file__, "--child", str(book)], capture_output=True, text=True,
-                             check=True)
+        out = subprocess.run([sys.executable, __file__, "--child", str(book)], capture_output=True, text=True)
+        if out.returncode != 0:
+            raise SystemExit(f"verify of {side}×{side} failed: {out.stderr.strip().splitlines()[-1:]}")
         samples.append(json.loads(out.stdout))
     seconds = statistics.median(s["seconds"] for s in samples)
     recalc = statistics.median(s["recalc"] for s in samples)

@@ -334,7 +334,7 @@ class SheetCells:
 class View:
     """A workbook as read: formulas (``data_only=False``, with how each formula cell looks) or stored values."""
 
-    sheets: dict[str, SheetCells]
+    sheets: Mapping[str, SheetCells]  # a dict, or ``LazySheets``
     names: dict[str, Any]  # workbook-level defined names → openpyxl DefinedName
     looks: Looks = Looks()
 
@@ -574,8 +574,58 @@ def _shown(text: str) -> str:
     return repr(text) if len(text) <= 24 else repr(text[:20] + "…") + f" ({len(text):,} characters)"
 
 
-def load_view(path: Path, data_only: bool) -> View:
-    """The workbook's sheets, names and (with formulas) styles; a ``ContentError`` when it cannot be read."""
+class LazySheets(Mapping[str, SheetCells]):
+    """The sheets of the user's workbook, each read when first asked for and let go of with ``drop``: verify holds
+    one sheet at a time, not the whole workbook (at 128×128, a sheet is a tenth of it). A sheet that cannot be read
+    is a ``WorkbookError`` naming the file, as when every sheet is read at once."""
+
+    def __init__(self, path: Path, parts: dict[str, str], strings: Sequence[str], looks: Looks) -> None:
+        self._path, self._parts, self._strings, self._looks = path, parts, strings, looks
+        self._budget = [MAX_READ_CELLS]  # cells still allowed, shared by the sheets
+        self._read: dict[str, SheetCells] = {}
+        self._unread = dict.fromkeys(parts)  # in workbook order
+
+    def __getitem__(self, name: str) -> SheetCells:
+        if name not in self._read:
+            if name not in self._parts:
+                raise KeyError(name)
+            self._read[name] = self._load(name)
+            self._unread.pop(name, None)
+        return self._read[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._parts)
+
+    def __len__(self) -> int:
+        return len(self._parts)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._parts
+
+    def drop(self, name: str) -> None:
+        """Let go of a sheet's cells (asked for again, it is read again)."""
+        self._read.pop(name, None)
+
+    def read_rest(self) -> None:
+        """Read, and let go of, every sheet not yet read: a sheet that cannot be read is refused all the same."""
+        for name in list(self._unread):
+            self[name]
+            self.drop(name)
+
+    def _load(self, name: str) -> SheetCells:
+        reader = _SheetReader(name, self._strings, False, self._looks, self._budget)
+        try:
+            with zipfile.ZipFile(self._path) as archive, archive.open(self._parts[name]) as source:
+                return reader.read(source)
+        except ContentError as exc:
+            raise WorkbookError(f"{self._path}: {exc}") from None
+        except LOAD_ERRORS as exc:
+            raise WorkbookError(f"{self._path}: not a valid .xlsx workbook ({error_detail(exc)})") from None
+
+
+def load_view(path: Path, data_only: bool, lazy: bool = False) -> View:
+    """The workbook's sheets, names and (with formulas) styles; a ``ContentError`` when it cannot be read.
+    ``lazy`` (with formulas): its sheets are ``LazySheets``, read as they are asked for."""
     try:
         # A file object, so that openpyxl judges the content rather than the file name's extension.
         with path.open("rb") as fh:
@@ -584,16 +634,22 @@ def load_view(path: Path, data_only: bool) -> View:
                 archive = wb._archive  # openpyxl's: the sheets are streamed from it by _SheetReader, not openpyxl
                 looks = Looks() if data_only else _workbook_looks(archive)
                 budget = [MAX_READ_CELLS]
-                sheets: dict[str, SheetCells] = {}
+                sheets: Mapping[str, SheetCells] = {}
                 parts: dict[str, str] = {}  # part → the sheet read from it
                 for ws in wb.worksheets:
                     if ws._worksheet_path in parts:  # or one part of a few megabytes could be read a million times
                         raise ContentError(f"not a valid .xlsx workbook (the sheets {parts[ws._worksheet_path]!r} "
                                            f"and {ws.title!r} are both {ws._worksheet_path})")
                     parts[ws._worksheet_path] = ws.title
-                    reader = _SheetReader(ws.title, ws._shared_strings, data_only, looks, budget)
-                    with archive.open(ws._worksheet_path) as source:
-                        sheets[ws.title] = reader.read(source)
+                if lazy and not data_only:
+                    strings = wb.worksheets[0]._shared_strings if wb.worksheets else []
+                    sheets = LazySheets(path, {title: part for part, title in parts.items()}, strings, looks)
+                else:
+                    sheets = {}
+                    for ws in wb.worksheets:
+                        reader = _SheetReader(ws.title, ws._shared_strings, data_only, looks, budget)
+                        with archive.open(ws._worksheet_path) as source:
+                            sheets[ws.title] = reader.read(source)
                 defined = dict(wb.defined_names.items())
             finally:
                 wb.close()
@@ -682,10 +738,10 @@ def check_workbook_file(path: Path) -> None:
     check_archive(path)
 
 
-def read_view(path: Path, data_only: bool) -> View:
+def read_view(path: Path, data_only: bool, lazy: bool = False) -> View:
     """``load_view`` of the user's workbook (already checked by ``open_workbook``), its errors naming it."""
     try:
-        return load_view(path, data_only)
+        return load_view(path, data_only, lazy)
     except ContentError as exc:
         raise WorkbookError(f"{path}: {exc}") from None
 

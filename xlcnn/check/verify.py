@@ -36,16 +36,16 @@ import re
 import tempfile
 import time
 import warnings
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager
-from dataclasses import asdict, dataclass
-from functools import lru_cache
+from dataclasses import asdict, dataclass, field
+from functools import lru_cache, partial
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from xlcnn.book.layout import col_name
+from xlcnn.book.layout import Layout, SheetPlan, col_name
 from xlcnn.book.sheet import BuildContext
 from xlcnn.book.stages import BY_KIND, EMITTERS
 from xlcnn.book.styles import Styles
@@ -55,6 +55,7 @@ from xlcnn.check.libreoffice import DEFAULT_TIMEOUT, Values, values_started
 from xlcnn.check.readback import ReadBack, read_back
 from xlcnn.check.recalc import DEFAULT_ENGINE, Engine, engine
 from xlcnn.check.sheets import (
+    LazySheets,
     Look,
     Rule,
     SheetCells,
@@ -282,33 +283,26 @@ def _no_format(props: dict[str, Any]) -> Any:
     return props
 
 
-@dataclass(frozen=True, eq=False)
-class Expected:
-    """Every formula cell the builder would write, by sheet: its value, its formula and its number format."""
-
-    values: dict[str, dict[Pos, Any]]
-    formulas: dict[str, dict[Pos, str]]
-    num_formats: dict[str, dict[Pos, str]]
-
-
-def expected_cells(back: ReadBack, trace: Trace, learned: Learning | None = None) -> Expected:
-    """Every formula cell the builder would write for this model and input (and learning layer).
+def expected_sheets(back: ReadBack, trace: Trace, learned: Learning | None = None) -> Iterator[tuple[str, Recorder]]:
+    """Every formula cell the builder would write for this model and input (and learning layer), a sheet at a
+    time: (sheet, its cells' values, formulas and number formats).
 
     Sheets come in pipeline order, with the Guide (whose live cells repeat the results) last, so that the
     first mismatch reported is where a fault starts rather than where it ends up.
     """
     ctx = BuildContext(back.layout, back.model, trace, Styles(_no_format), Texts(back.language), None, back.worked,
                        learning=learned, exercise=back.exercise, exercise_answers=back.exercise_answers)
-    plans = sorted(back.layout.sheets, key=lambda plan: BY_KIND[plan.kind].checked_last)
-    out = Expected({}, {}, {})
-    with np.errstate(all="ignore"):  # edited pixels may be outside 0–255 for the Image sheet's colours
-        for plan in plans:
-            recorder = Recorder()
+    for plan in checked_order(back.layout):
+        recorder = Recorder()
+        with np.errstate(all="ignore"):  # edited pixels may be outside 0–255 for the Image sheet's colours
             EMITTERS[plan.kind.name](ctx, plan).replay(recorder)
-            if recorder.formulas:
-                out.values[plan.name], out.formulas[plan.name] = recorder.formulas, recorder.texts
-                out.num_formats[plan.name] = recorder.num_formats
-    return out
+        if recorder.formulas:
+            yield plan.name, recorder
+
+
+def checked_order(layout: Layout) -> list[SheetPlan]:
+    """The sheets in the order verify checks them (see ``expected_sheets``)."""
+    return sorted(layout.sheets, key=lambda plan: BY_KIND[plan.kind].checked_last)
 
 
 _NUMBER = re.compile(r"(?<![A-Z0-9_.])\d+(\.\d*)?(E[+-]?\d+)?")
@@ -474,66 +468,113 @@ def _matches(expected: Any, got: Any) -> bool:
     return _is_number(got) and abs(float(got) - exp) <= ATOL + RTOL * abs(exp)
 
 
-def compare(expected: Mapping[str, Mapping[Pos, Any]], book: View, recalc: View,
-            texts: Mapping[str, Mapping[Pos, str]],
-            display: DisplayCheck | None = None) -> tuple[tuple[StageResult, ...], tuple[BadCell, ...]]:
-    """Each expected cell must hold the formula xlcnn writes there in ``book`` — so a formula that was
-    changed is caught even when it happens to give the same value — and a matching value in ``recalc``,
-    shown as xlcnn shows it (``display``)."""
-    stages, bad_cells = [], []
-    for sheet, cells in expected.items():
-        formulas, values = book.sheets[sheet], recalc.sheets.get(sheet, SheetCells({}, frozenset()))
-        max_abs = max_rel = 0.0
-        bad = 0
-        for pos in sorted(cells):
-            want, got = cells[pos], values.cells.get(pos)
-            if pos not in formulas.formulas:
-                bad += 1
-                bad_cells.append(BadCell(cell_ref(sheet, *pos), "not a formula", _plain(want),
-                                         _plain(formulas.cells.get(pos))))
-                continue
-            found, written = formulas.cells.get(pos), texts[sheet][pos]
-            if found != written and _normal(found) != _normal(written):  # as written, or as a spreadsheet re-saved it
-                bad += 1
-                bad_cells.append(BadCell(cell_ref(sheet, *pos), "formula changed", written, str(found)))
-                continue
-            if _is_number(want) and _is_number(got) and math.isfinite(want):
-                diff = abs(got - want)
-                max_abs = max(max_abs, diff)
-                if abs(want) > ATOL:  # near zero only the absolute difference means anything
-                    max_rel = max(max_rel, diff / abs(want))
-            if not _matches(want, got):
-                bad += 1
-                bad_cells.append(BadCell(cell_ref(sheet, *pos), "differs", _plain(want), _plain(got)))
-                continue
-            shown = display.problem(sheet, pos) if display is not None else None
-            if shown is not None:
-                bad += 1
-                bad_cells.append(BadCell(cell_ref(sheet, *pos), "display changed", shown[1], shown[0]))
-        stages.append(StageResult(sheet, len(cells), max_abs, max_rel, bad))
-    return tuple(stages), tuple(bad_cells[:MAX_LISTED])
+@dataclass
+class _Sheet:
+    """One sheet's check: what needs no recalculation is done while the engine runs (formulas, how cells show,
+    cached values); the expected values of the cells that passed wait for the engine in compact arrays, so that
+    the whole workbook is never held at once."""
+
+    name: str
+    cells: int
+    bad: int
+    listed: list[tuple[Pos, BadCell]]  # the first MAX_LISTED bad cells found before the engine's values
+    rows: np.ndarray  # the cells whose values are still to compare, in order
+    cols: np.ndarray
+    numbers: np.ndarray  # their expected values where finite numbers (NaN elsewhere)
+    others: dict[int, Any]  # by index: an expected text, error value, or non-finite number
+    shown: dict[int, Shown]  # by index: how the cell is shown wrongly, reported if its value matches
 
 
-def compare_cache(expected: Mapping[str, Mapping[Pos, Any]], book: View) -> CacheResult:
-    """The values stored with the formulas of ``book`` (read with its formulas) against the expected ones."""
-    stale = missing = cells = 0
-    first: list[BadCell] = []
-    for sheet, wanted in expected.items():
-        values = book.sheets[sheet].cached
+@dataclass
+class _Cache:
+    """The cached values' check, summed over the sheets."""
+
+    cells: int = 0
+    stale: int = 0
+    missing: int = 0
+    first: list[BadCell] = field(default_factory=list)  # a mutable dataclass, one list each
+
+    def check(self, sheet: str, wanted: Mapping[Pos, Any], cached: Mapping[Pos, Any]) -> None:
+        """The values stored with ``sheet``'s formulas against the expected ones, cell by cell in order."""
         for pos in sorted(wanted):
-            cells += 1
-            want, got = wanted[pos], values.get(pos)
+            self.cells += 1
+            want, got = wanted[pos], cached.get(pos)
             if got is None and want != "":  # an empty text result is stored as no value (XlsxWriter, Excel)
-                missing += 1
+                self.missing += 1
                 problem = "missing"
             elif not _matches(want, got):
-                stale += 1
+                self.stale += 1
                 problem = "stale"
             else:
                 continue
-            if len(first) < MAX_LISTED:
-                first.append(BadCell(cell_ref(sheet, *pos), problem, _plain(want), _plain(got)))
-    return CacheResult(True, cells, stale, missing, tuple(first))
+            if len(self.first) < MAX_LISTED:
+                self.first.append(BadCell(cell_ref(sheet, *pos), problem, _plain(want), _plain(got)))
+
+    def result(self) -> CacheResult:
+        return CacheResult(True, self.cells, self.stale, self.missing, tuple(self.first))
+
+
+def check_formulas(sheet: str, recorded: Recorder, cells: SheetCells, display: DisplayCheck) -> _Sheet:
+    """Each expected cell must hold the formula xlcnn writes there — so a formula that was changed is caught even
+    when it happens to give the same value — and show its value as xlcnn shows it (``display``); → the sheet's
+    check, with the values still to compare once the engine has recalculated them."""
+    bad, listed = 0, []
+    positions: list[Pos] = []
+    numbers: list[float] = []
+    others: dict[int, Any] = {}
+    shown: dict[int, Shown] = {}
+    for pos in sorted(recorded.formulas):
+        want = recorded.formulas[pos]
+        if pos not in cells.formulas:
+            bad += 1
+            listed.append((pos, BadCell(cell_ref(sheet, *pos), "not a formula", _plain(want),
+                                        _plain(cells.cells.get(pos)))))
+            continue
+        found, written = cells.cells.get(pos), recorded.texts[pos]
+        if found != written and _normal(found) != _normal(written):  # as written, or as a spreadsheet re-saved it
+            bad += 1
+            listed.append((pos, BadCell(cell_ref(sheet, *pos), "formula changed", written, str(found))))
+            continue
+        if _is_number(want) and math.isfinite(want):
+            numbers.append(float(want))
+        else:
+            others[len(positions)] = want
+            numbers.append(math.nan)
+        problem = display.problem(sheet, pos)
+        if problem is not None:
+            shown[len(positions)] = problem
+        positions.append(pos)
+    where = np.array(positions, dtype=np.int32).reshape(-1, 2)
+    return _Sheet(sheet, len(recorded.formulas), bad, listed[:MAX_LISTED], where[:, 0], where[:, 1],
+                  np.array(numbers, dtype=np.float64), others, shown)
+
+
+def check_values(check: _Sheet, values: Mapping[Pos, Any]) -> tuple[StageResult, list[BadCell]]:
+    """The engine's ``values`` of the sheet against the expected ones; → the sheet's result and its first bad cells
+    (with those found before), by position."""
+    max_abs = max_rel = 0.0
+    bad = check.bad
+    listed: list[tuple[Pos, BadCell]] = []
+    for i, (row, col) in enumerate(zip(check.rows.tolist(), check.cols.tolist(), strict=True)):
+        got = values.get((row, col))
+        want = check.others[i] if i in check.others else check.numbers[i].item()
+        if _is_number(want) and _is_number(got) and math.isfinite(want):
+            diff = abs(got - want)
+            max_abs = max(max_abs, diff)
+            if abs(want) > ATOL:  # near zero only the absolute difference means anything
+                max_rel = max(max_rel, diff / abs(want))
+        if not _matches(want, got):
+            bad += 1
+            if len(listed) < MAX_LISTED:
+                listed.append(((row, col), BadCell(cell_ref(check.name, row, col), "differs", _plain(want),
+                                                   _plain(got))))
+        elif i in check.shown:
+            bad += 1
+            if len(listed) < MAX_LISTED:
+                listed.append(((row, col), BadCell(cell_ref(check.name, row, col), "display changed",
+                                                   check.shown[i][1], check.shown[i][0])))
+    first = [cell for _, cell in sorted(check.listed + listed, key=lambda item: item[0])[:MAX_LISTED]]
+    return StageResult(check.name, check.cells, max_abs, max_rel, bad), first
 
 
 def _plain(value: Any) -> float | str | None:
@@ -585,7 +626,7 @@ def _verify(book_path: Path, started: float, recalc_engine: Engine, timeout: flo
             given: Path | None, values: Values | None) -> VerifyReport:
     """``verify_workbook`` of a file that is a zip archive, with LibreOffice's recalculation ``values`` running
     (or None, for another engine or a ``given`` copy)."""
-    book = read_view(book_path, data_only=False)
+    book = read_view(book_path, data_only=False, lazy=True)
     back = read_back(book_path, book)
     trace = forward(back.image, back.model, back.true_label)
     overflow = first_overflow(trace)
@@ -599,18 +640,38 @@ def _verify(book_path: Path, started: float, recalc_engine: Engine, timeout: flo
         if overflow is not None:
             raise WorkbookError(f"{book_path}: its pixels, weights and learning rate overflow: {overflow} would hold "
                                 "values too large for a spreadsheet (infinite or not a number)")
-    expected = expected_cells(back, trace, learned)
-    missing_sheets = [sheet for sheet in expected.values if sheet not in book.sheets]
+    sheets = [plan.name for plan in checked_order(back.layout) if BY_KIND[plan.kind].formulas(back.layout, plan)]
+    missing_sheets = [sheet for sheet in sheets if sheet not in book.sheets]
     if missing_sheets:
         raise WorkbookError(f"{book_path}: not an xlcnn workbook (missing the sheet {missing_sheets[0]!r})")
-
-    recalc, recalc_seconds = (_values_view(values, book_path, list(expected.values)) if values is not None
-                              else _recalculated_view(book_path, timeout, recalc_engine, given))
-    stages, first_bad = compare(expected.values, book, recalc, expected.formulas,
-                                DisplayCheck(book, expected.num_formats))
-    cache = compare_cache(expected.values, book) if check_cache else CacheResult(
-        False, 0, 0, 0, ())
-    return VerifyReport(book_path, stages, first_bad, cache, trace.predicted_label, float(trace.probs.max()),
+    # While the engine runs: each sheet's formulas, looks and cached values, one sheet held at a time.
+    checks, cache = [], _Cache()
+    for sheet, recorded in expected_sheets(back, trace, learned):
+        cells = book.sheets[sheet]
+        checks.append(check_formulas(sheet, recorded, cells, DisplayCheck(book, {sheet: recorded.num_formats})))
+        if check_cache:
+            cache.check(sheet, recorded.formulas, cells.cached)
+        if isinstance(book.sheets, LazySheets):
+            book.sheets.drop(sheet)
+    if isinstance(book.sheets, LazySheets):
+        book.sheets.read_rest()  # a sheet xlcnn does not check must still be one that can be read
+    # Then its values, a sheet at a time.
+    recalc_seconds: float | None
+    if values is not None:
+        with _naming(book_path):
+            files, recalc_seconds = values.files(sheets)
+        recalc: Callable[[str], Mapping[Pos, Any]] = partial(_csv_sheet, files, book_path)
+    else:
+        view, recalc_seconds = _recalculated_view(book_path, timeout, recalc_engine, given)
+        recalc = partial(_view_sheet, view)
+    stages, first_bad = [], list[BadCell]()
+    for check in checks:
+        stage, listed = check_values(check, recalc(check.name))
+        stages.append(stage)
+        first_bad += listed[: MAX_LISTED - len(first_bad)]
+    return VerifyReport(book_path, tuple(stages), tuple(first_bad),
+                        cache.result() if check_cache else CacheResult(False, 0, 0, 0, ()),
+                        trace.predicted_label, float(trace.probs.max()),
                         trace.true_label, trace.loss, time.monotonic() - started, recalc_seconds,
                         recalc_engine.title)
 
@@ -631,16 +692,19 @@ def _naming(path: Path) -> Iterator[None]:
         raise type(exc)(exc.message if named else f"{path}: {exc.message}") from None
 
 
-def _values_view(values: Values, path: Path, sheets: Sequence[str]) -> tuple[View, float]:
-    """The values of ``sheets`` once LibreOffice, running meanwhile, has recalculated every formula and written
-    them as a CSV file per sheet (a third quicker than saving an .xlsx copy; 15 significant digits), and how long
-    it ran."""
-    with _naming(path):
-        files, seconds = values.files(sheets)
+def _csv_sheet(files: Mapping[str, Path], path: Path, sheet: str) -> Mapping[Pos, Any]:
+    """One sheet's values as LibreOffice recalculated them and wrote them to a CSV file (a third quicker than
+    saving an .xlsx copy; 15 significant digits); none for a sheet it wrote no file for."""
+    if sheet not in files:
+        return {}
     try:
-        return load_csv_values(files), seconds
+        return load_csv_values({sheet: files[sheet]}).sheets[sheet].cells
     except ContentError as exc:
         raise LibreOfficeError(f"{path}: LibreOffice wrote values that cannot be read ({exc})") from None
+
+
+def _view_sheet(view: View, sheet: str) -> Mapping[Pos, Any]:
+    return view.sheets[sheet].cells if sheet in view.sheets else {}
 
 
 def _recalculated_view(path: Path, timeout: float, recalc_engine: Engine, given: Path | None
