@@ -253,10 +253,11 @@ class Recorder:
         self.num_formats: dict[Pos, str] = {}
 
     def write_formula(self, row: int, col: int, formula: str, cell_format: Any = None, value: Any = 0) -> None:
-        self.formulas[(row + 1, col + 1)] = value
-        self.texts[(row + 1, col + 1)] = formula
+        pos = (row + 1, col + 1)  # one key for the three: a sheet holds a quarter of a million cells at 128×128
+        self.formulas[pos] = value
+        self.texts[pos] = formula
         # The format is a dict of properties (``_no_format``): its number format is what the cell must show.
-        self.num_formats[(row + 1, col + 1)] = (cell_format or {}).get("num_format", "General")
+        self.num_formats[pos] = (cell_format or {}).get("num_format", "General")
 
     def write_number(self, row: int, col: int, number: float, cell_format: Any = None) -> None:
         return None
