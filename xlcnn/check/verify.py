@@ -493,7 +493,7 @@ class _Cache:
     cells: int = 0
     stale: int = 0
     missing: int = 0
-    first: list[BadCell] = field(default_factory=list)  # a mutable dataclass, one list each
+    first: list[BadCell] = field(default_factory=list)
 
     def check(self, sheet: str, wanted: Mapping[Pos, Any], cached: Mapping[Pos, Any]) -> None:
         """The values stored with ``sheet``'s formulas against the expected ones, cell by cell in order."""
