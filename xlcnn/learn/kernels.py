@@ -133,7 +133,10 @@ def forward(arch: Architecture, weights: Weights, x: np.ndarray, dtype: type[np.
     for block, w, b in zip(arch.blocks, weights.conv_w, weights.conv_b, strict=True):
         spec = block.conv
         cols, ho, wo = _im2col(h, spec.kernel, spec.stride, spec.padding)
-        out = _matrix(w * _scale(arch, block), dtype) @ cols  # the scale on the few weights, not every sum
+        out = _matrix(w, dtype) @ cols
+        scale = _scale(arch, block)
+        if scale != 1.0:  # after the sums, as the engine and the workbook's formula do
+            out *= dtype(scale)
         out += b.astype(dtype)[:, None]
         out = out.reshape(spec.filters, h.shape[1], ho, wo)
         convs.append(_ConvCache(cols, h.shape, out.shape))
