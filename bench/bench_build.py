@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from xlsxwriter.workbook import Workbook
-from xlsxwriter.worksheet import Worksheet
+from xlsxwriter.worksheet import CellFormulaTuple, Worksheet
 
 import xlcnn
 from xlcnn.book.build import plan_for
@@ -48,7 +48,8 @@ BUDGET_RATIO = 1.3
 
 
 class CallRecorder:
-    """Stands in for a worksheet and keeps every cell write, in order, for replaying into the floor."""
+    """Stands in for a worksheet and keeps every cell write, in order, for replaying into the floor (a row of
+    formulas written at once, as the cell-by-cell writes bare XlsxWriter makes)."""
 
     WRITES = ("write_formula", "write_number", "write_string", "write_blank", "write_url")
 
@@ -57,7 +58,11 @@ class CallRecorder:
 
     def __getattr__(self, name: str) -> Callable[..., None]:
         def record(*args: Any) -> None:
-            if name in self.WRITES:
+            if name == "write_formula_row":
+                row, col, formulas, fmt, values = args
+                self.calls += [("write_formula", (row, col + i, f, fmt, v)) for i, (f, v) in
+                               enumerate(zip(formulas, values, strict=True))]
+            elif name in self.WRITES:
                 self.calls.append((name, args))
         return record
 
@@ -79,6 +84,21 @@ def record_cells(model: Model, image: Path) -> list[tuple[str, list[tuple[str, t
         sheets.append((plan.name, recorder.calls))
     scratch.fileclosed = True
     return sheets
+
+
+class SkippingFloor(Worksheet):  # type: ignore[misc]  # XlsxWriter ships no type hints
+    """The floor issue 16 sets: stock XlsxWriter, except that a formula skips the two regular-expression scans
+    (dynamic-array functions; functions newer than Excel 2007) that xlcnn's formulas cannot need. Everything
+    else — the dimension checks, the general cell writer, its escaping — is XlsxWriter's own."""
+
+    def _write_formula(self, row: int, col: int, formula: str, cell_format: Any = None, value: Any = 0) -> int:
+        if self._check_dimensions(row, col):
+            return -1
+        if self.constant_memory and row > self.previous_row:
+            self._write_single_row(row)
+        self.table[row][col] = CellFormulaTuple(formula[1:] if formula.startswith("=") else formula,
+                                                cell_format, value)
+        return 0
 
 
 def write_floor(path: Path, sheets: list[tuple[str, list[tuple[str, tuple[Any, ...]]]]],

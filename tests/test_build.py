@@ -262,11 +262,19 @@ def test_library_and_cli_agree(tmp_path: Path) -> None:
 
 
 def test_fast_formula_sheet_writes_exactly_what_xlsxwriter_writes(tmp_path: Path) -> None:
-    """FormulaSheet skips XlsxWriter's future-function rewriting and writes formula cells itself; the files must
-    not differ at all (the learning layer included: its formulas compare with >, which XML escapes)."""
+    """FormulaSheet skips XlsxWriter's future-function rewriting and writes formula cells itself, and Book zips
+    the parts itself, two at a time; the files must not differ at all from stock XlsxWriter's (the learning layer
+    included: its formulas compare with >, which XML escapes)."""
+    from xlsxwriter.workbook import Workbook
     from xlsxwriter.worksheet import Worksheet
 
     from xlcnn.book.build import plan_for, thumbnail, write_book
+
+    class StockSheet(Worksheet):  # type: ignore[misc]
+        def write_formula_row(self, row: int, col: int, formulas: list[str], fmt: Any, values: list[float]) -> None:
+            for i, (formula, value) in enumerate(zip(formulas, values, strict=True)):
+                self.write_formula(row, col + i, formula, fmt, value)  # XlsxWriter's own, cell by cell
+
     from xlcnn.book.sheet import ImageInfo
     from xlcnn.book.texts import load_texts
 
@@ -278,8 +286,8 @@ def test_fast_formula_sheet_writes_exactly_what_xlsxwriter_writes(tmp_path: Path
     layout = plan_for(model)
     fitted = trace.input.transpose(1, 2, 0).astype(np.uint8)
     info = ImageInfo(image.name, (64, 48), "crop", thumbnail(fitted))
-    write_book(stock, layout, model, trace, load_texts("en"), info, result.worked, worksheet_class=Worksheet,
-               learning=result.learning)
+    write_book(stock, layout, model, trace, load_texts("en"), info, result.worked, worksheet_class=StockSheet,
+               learning=result.learning, workbook_class=Workbook)
     assert fast.read_bytes() == stock.read_bytes()
     assert result.formulas == len(Book.open(fast).formula_cells())
 

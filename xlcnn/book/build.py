@@ -25,6 +25,7 @@ from xlsxwriter.worksheet import Worksheet
 
 from xlcnn.book import limits
 from xlcnn.book.layout import Layout
+from xlcnn.book.package import Book
 from xlcnn.book.sheet import TEXT_AS_TEXT, BuildContext, FormulaSheet, ImageInfo, protect
 from xlcnn.book.stages import BY_KIND, EMITTERS, guide, plan_layout
 from xlcnn.book.stages.exercises import key_path, write_answer_key
@@ -265,16 +266,18 @@ def _unwrapped(write: Callable[[Path], object]) -> Callable[[Path], None]:
 
 def write_book(path: Path, layout: Layout, model: Model, trace: Trace, texts: Texts, info: ImageInfo,
            worked: tuple[int, int, int], worksheet_class: type[Worksheet] = FormulaSheet, *,
-           label_given: bool = False, learning: Learning | None = None, exercise: Exercise | None = None) -> int:
+           label_given: bool = False, learning: Learning | None = None, exercise: Exercise | None = None,
+           workbook_class: type[Workbook] = Book) -> int:
     """Write the workbook of a planned ``layout`` to ``path`` (no checks, not atomic: ``build_workbook`` does
-    both); → how many formulas it holds. ``worksheet_class`` is XlsxWriter's own for a byte-for-byte check of
-    ``FormulaSheet``; ``label_given`` whether ``trace``'s true label was given rather than assumed; ``learning``
-    the learning layer's numbers, when ``layout`` has its sheets, and ``exercise`` the Exercises sheet's tasks."""
+    both); → how many formulas it holds. ``worksheet_class`` and ``workbook_class`` are XlsxWriter's own for a
+    byte-for-byte check of ``FormulaSheet`` and ``Book``; ``label_given`` whether ``trace``'s true label was given
+    rather than assumed; ``learning`` the learning layer's numbers, when ``layout`` has its sheets, and
+    ``exercise`` the Exercises sheet's tasks."""
     # Constant-memory mode flushes each row as the next begins: memory stays flat however big the image. The
     # rows go to XlsxWriter's temporary files, kept in a folder of our own that is removed whatever happens.
     with _scratch_folder() as scratch:
         return _write_in(path, scratch, layout, model, trace, texts, info, worked, worksheet_class, label_given,
-                         learning, exercise)
+                         learning, exercise, workbook_class)
 
 
 def _scratch_folder() -> tempfile.TemporaryDirectory[str]:
@@ -289,8 +292,8 @@ def _scratch_folder() -> tempfile.TemporaryDirectory[str]:
 
 def _write_in(path: Path, scratch: str, layout: Layout, model: Model, trace: Trace, texts: Texts, info: ImageInfo,
               worked: tuple[int, int, int], worksheet_class: type[Worksheet], label_given: bool,
-              learning: Learning | None, exercise: Exercise | None) -> int:
-    wb = Workbook(str(path), {"constant_memory": True, "tmpdir": scratch, **TEXT_AS_TEXT})
+              learning: Learning | None, exercise: Exercise | None, workbook_class: type[Workbook]) -> int:
+    wb = workbook_class(str(path), {"constant_memory": True, "tmpdir": scratch, **TEXT_AS_TEXT})
     try:
         wb.set_properties({
             "title": f"xlcnn · {model.title} · {info.name}",

@@ -8,6 +8,7 @@ pieces row by row. Sheet-wide settings (widths, colour scales, names) go in ``se
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 import unicodedata
@@ -17,7 +18,7 @@ from functools import partial
 from typing import TYPE_CHECKING, Any, Protocol
 
 from xlsxwriter.format import Format
-from xlsxwriter.utility import xl_cell_to_rowcol, xl_rowcol_to_cell_fast
+from xlsxwriter.utility import xl_cell_to_rowcol, xl_col_to_name
 from xlsxwriter.workbook import Workbook
 from xlsxwriter.worksheet import CellFormulaTuple, CellNumberTuple, Worksheet
 
@@ -56,6 +57,8 @@ class CellSink(Protocol):
     cells; sheet-wide settings (widths, colour scales, printing) are the setup's, done on a worksheet."""
 
     def write_formula(self, row: int, col: int, formula: str, cell_format: Any = None, value: Any = 0) -> Any: ...
+    def write_formula_row(self, row: int, col: int, formulas: Sequence[str], cell_format: Any,
+                          values: Sequence[float]) -> Any: ...
     def write_number(self, row: int, col: int, number: float, cell_format: Any = None) -> Any: ...
     def write_string(self, row: int, col: int, string: str, cell_format: Any = None) -> Any: ...
     def write_blank(self, row: int, col: int, blank: Any, cell_format: Any = None) -> Any: ...
@@ -76,19 +79,21 @@ _OTHER_FUNCTION = re.compile(r"(?<![A-Za-z0-9_.])(?!(?:" + "|".join(OUR_FUNCTION
 
 
 class FormulaSheet(Worksheet):  # type: ignore[misc]  # XlsxWriter ships no type hints
-    """A worksheet that skips XlsxWriter's formula rewriting and its general cell writer for formulas that cannot
-    need them.
+    """A worksheet that skips XlsxWriter's formula rewriting and its general cell writer for cells that cannot
+    need them, and writes each row's cells in one piece.
 
     XlsxWriter runs about 30 regular-expression substitutions on every formula to prefix functions newer
     than Excel 2007 (``_xlfn.XLOOKUP`` …), and another search for dynamic-array functions. None applies to the
     functions above, and for the default workbook's 48,000 formulas they are most of the build time; so is its
-    general cell writer, which works out every cell's type and escapes it through regular expressions. The
-    emitters' formulas call only those functions (a test checks them), so they take the short way here, as do
-    their numbers. The output is byte-for-byte the same (tests/test_build.py checks it against the stock
-    worksheet).
+    general cell writer, which works out every cell's type, escapes it through regular expressions and writes it
+    to the file on its own. The emitters' formulas call only those functions (a test checks them), so they take
+    the short way here, as do their numbers: a grid's row of formulas is kept as its cells' XML, and a row's
+    cells go to the file as one string. The output is byte-for-byte the same (tests/test_build.py checks it
+    against the stock worksheet).
     """
 
     formulas = 0  # how many formula cells this sheet holds
+    previous_row: int  # XlsxWriter's: the row being filled, in constant-memory mode
 
     def write_formula(self, row: int, col: int, formula: str, cell_format: Any = None, value: Any = 0) -> Any:
         self.formulas += 1
@@ -99,27 +104,75 @@ class FormulaSheet(Worksheet):  # type: ignore[misc]  # XlsxWriter ships no type
         self.table[row][col] = CellFormulaTuple(formula[1:] if formula.startswith("=") else formula, cell_format, value)
         return 0
 
+    def write_formula_row(self, row: int, col: int, formulas: Sequence[str], cell_format: Any,
+                          values: Sequence[float]) -> None:
+        """``formulas[i]`` with its cached value ``values[i]`` in cell (row, col + i): a row of a grid at once, its
+        bounds checked once, each cell kept as the XML XlsxWriter would write for it."""
+        last = col + len(formulas) - 1
+        xf = getattr(cell_format, "xf_index", None)  # None until the format's first cell has been written out
+        if (xf is None or not self.constant_memory or last < col or not isinstance(row, int)
+                or self._check_dimensions(row, col) or self._check_dimensions(row, last)):
+            for i, (formula, value) in enumerate(zip(formulas, values, strict=True)):
+                self.write_formula(row, col + i, formula, cell_format, value)  # its checks, cell by cell
+            return
+        if row > self.previous_row:
+            self._write_single_row(row)
+        cells, number = self.table[row], str(row + 1)
+        for i, (formula, value) in enumerate(zip(formulas, values, strict=True)):
+            if type(value) is not float or formula.startswith("{"):
+                self.write_formula(row, col + i, formula, cell_format, value)  # a text or error value; an array
+                continue
+            self.formulas += 1
+            cells[col + i] = _formula_xml(f"{_column(col + i)}{number}", xf,
+                                          formula[1:] if formula.startswith("=") else formula, value)
+
     def _prepare_formula(self, formula: str, expand_future_functions: bool = False) -> str:
         if expand_future_functions or _OTHER_FUNCTION.search(formula) or formula.startswith("{"):
             return str(super()._prepare_formula(formula, expand_future_functions))
         return formula[1:] if formula.startswith("=") else formula
 
-    def _write_cell(self, row: int, col: int, cell: Any) -> None:
-        """A formula or number cell with a format (and a number for a formula's value), as XlsxWriter writes it;
-        any other cell, by XlsxWriter."""
-        kind = type(cell)
-        if kind is CellNumberTuple and cell.format is not None:
-            self.fh.write(f'<c r="{xl_rowcol_to_cell_fast(row, col)}" s="{cell.format._get_xf_index()}">'
-                          f"<v>{cell.number:.16G}</v></c>")
+    def _write_single_row(self, current_row_num: int = 0) -> None:
+        """XlsxWriter's constant-memory row writer, the row's cells written as one string: a row of a grid as
+        ``write_formula_row`` kept it, any other formula or number cell with a format (and a number for a
+        formula's value) rendered as XlsxWriter renders it, and any other cell by XlsxWriter, in its place."""
+        row = self.previous_row
+        cells = self.table.get(row)
+        if not cells:  # row attributes or comments only
+            super()._write_single_row(current_row_num)
             return
-        if kind is not CellFormulaTuple or cell.format is None or type(cell.value) is not float:
-            super()._write_cell(row, col, cell)
-            return
-        formula = cell.formula
-        if "&" in formula or "<" in formula or ">" in formula:
-            formula = formula.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-        self.fh.write(f'<c r="{xl_rowcol_to_cell_fast(row, col)}" s="{cell.format._get_xf_index()}">'
-                      f"<f>{formula}</f><v>{cell.value}</v></c>")
+        self.previous_row = current_row_num
+        self._write_row(row, None, self.row_info.get(row))
+        number = str(row + 1)
+        parts: list[str] = []
+        for col in sorted(cells):  # the columns in order, as XlsxWriter's walk from the first to the last
+            cell = cells[col]
+            kind = type(cell)
+            if kind is str:
+                parts.append(cell)
+            elif kind is CellFormulaTuple and cell.format is not None and type(cell.value) is float:
+                parts.append(_formula_xml(f"{_column(col)}{number}", cell.format._get_xf_index(), cell.formula,
+                                          cell.value))
+            elif kind is CellNumberTuple and cell.format is not None:
+                parts.append(f'<c r="{_column(col)}{number}" s="{cell.format._get_xf_index()}">'
+                             f"<v>{cell.number:.16G}</v></c>")
+            else:
+                self.fh.write("".join(parts))
+                parts.clear()
+                super()._write_cell(row, col, cell)
+        parts.append("</row>")
+        self.fh.write("".join(parts))
+        self.table.clear()
+
+
+def _formula_xml(ref: str, xf: int, formula: str, value: float) -> str:
+    """A formula cell (its formula without the "=") with a format and a number for its value, as XlsxWriter
+    writes it: the formula's XML characters escaped."""
+    if "&" in formula or "<" in formula or ">" in formula:
+        formula = formula.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return f'<c r="{ref}" s="{xf}"><f>{formula}</f><v>{value}</v></c>'
+
+
+_column = functools.lru_cache(maxsize=None)(xl_col_to_name)  # "A", …, "XFD": a few hundred distinct columns
 
 
 @dataclass(frozen=True)
@@ -187,9 +240,8 @@ class SheetContent:
         """One formula per grid cell, each written with its cached value ``values[r][c]``."""
         def emit(ws: Worksheet, row: int) -> None:
             r = row - grid.top
-            vals = values[r]
-            for c in range(grid.cols):
-                ws.write_formula(row, grid.left + c, formula(r, c), fmt, float(vals[c]))
+            ws.write_formula_row(row, grid.left, [formula(r, c) for c in range(grid.cols)], fmt,
+                                 [float(v) for v in values[r][: grid.cols]])
 
         self.add(grid.top, grid.top + grid.rows - 1, emit)
 

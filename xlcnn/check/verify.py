@@ -259,6 +259,11 @@ class Recorder:
         # The format is a dict of properties (``_no_format``): its number format is what the cell must show.
         self.num_formats[pos] = (cell_format or {}).get("num_format", "General")
 
+    def write_formula_row(self, row: int, col: int, formulas: Sequence[str], cell_format: Any,
+                          values: Sequence[float]) -> None:
+        for i, (formula, value) in enumerate(zip(formulas, values, strict=True)):
+            self.write_formula(row, col + i, formula, cell_format, value)
+
     def write_number(self, row: int, col: int, number: float, cell_format: Any = None) -> None:
         return None
 
