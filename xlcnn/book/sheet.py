@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import TYPE_CHECKING, Any, Protocol
 
+import numpy as np
 from xlsxwriter.format import Format
 from xlsxwriter.utility import xl_cell_to_rowcol, xl_col_to_name
 from xlsxwriter.workbook import Workbook
@@ -117,14 +118,19 @@ class FormulaSheet(Worksheet):  # type: ignore[misc]  # XlsxWriter ships no type
             return
         if row > self.previous_row:
             self._write_single_row(row)
-        cells, number = self.table[row], str(row + 1)
+        cells, number, letters = self.table[row], str(row + 1), _columns(col, len(formulas))
         for i, (formula, value) in enumerate(zip(formulas, values, strict=True)):
-            if type(value) is not float or formula.startswith("{"):
+            # The common cell inline (a plain formula, a number for its value); any other, as a cell on its own.
+            if (type(value) is float and formula.startswith("=")
+                    and "&" not in formula and "<" not in formula and ">" not in formula):
+                cells[col + i] = f'<c r="{letters[i]}{number}" s="{xf}"><f>{formula[1:]}</f><v>{value}</v></c>'
+                self.formulas += 1
+            elif type(value) is float and not formula.startswith("{"):
+                self.formulas += 1
+                cells[col + i] = _formula_xml(f"{letters[i]}{number}", xf,
+                                              formula[1:] if formula.startswith("=") else formula, value)
+            else:
                 self.write_formula(row, col + i, formula, cell_format, value)  # a text or error value; an array
-                continue
-            self.formulas += 1
-            cells[col + i] = _formula_xml(f"{_column(col + i)}{number}", xf,
-                                          formula[1:] if formula.startswith("=") else formula, value)
 
     def _prepare_formula(self, formula: str, expand_future_functions: bool = False) -> str:
         if expand_future_functions or _OTHER_FUNCTION.search(formula) or formula.startswith("{"):
@@ -173,6 +179,12 @@ def _formula_xml(ref: str, xf: int, formula: str, value: float) -> str:
 
 
 _column = functools.lru_cache(maxsize=None)(xl_col_to_name)  # "A", …, "XFD": a few hundred distinct columns
+
+
+@functools.lru_cache(maxsize=4096)
+def _columns(first: int, count: int) -> tuple[str, ...]:
+    """The letters of ``count`` columns from ``first``: a grid's, worked out once for all its rows."""
+    return tuple(_column(c) for c in range(first, first + count))
 
 
 @dataclass(frozen=True)
@@ -241,7 +253,7 @@ class SheetContent:
         def emit(ws: Worksheet, row: int) -> None:
             r = row - grid.top
             ws.write_formula_row(row, grid.left, [formula(r, c) for c in range(grid.cols)], fmt,
-                                 [float(v) for v in values[r][: grid.cols]])
+                                 np.asarray(values[r][: grid.cols], dtype=np.float64).tolist())  # Python floats
 
         self.add(grid.top, grid.top + grid.rows - 1, emit)
 
