@@ -10,7 +10,9 @@ equal); then
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
+from functools import partial
 
 import numpy as np
 from xlsxwriter.format import Format
@@ -58,6 +60,7 @@ def back_relu_sheet(ctx: BuildContext, plan: SheetPlan) -> SheetContent:
         t("back_relu.winners", n=spec.size * spec.size), t("legend.gradient", limit=f"{limit:.3g}"),
     ])
     grid_fmt, winner_fmt = st.grid(GRADIENT_FORMAT), st.grid("0")  # a winner is a place, not an amount: no colour
+    holding = functools.cache(partial(windows_holding, block))  # the same windows for every map
     for f in range(1, c + 1):
         won = lay.grid(winner_key(k, f))
         relu_cells, pooled = lay.cells(names.relu_out(k, f), name), lay.cells(names.pool_out(k, f), name)
@@ -65,7 +68,7 @@ def back_relu_sheet(ctx: BuildContext, plan: SheetPlan) -> SheetContent:
         content.grid_formulas(won, _winner(block, relu_cells, pooled), winners[f - 1], winner_fmt)
         grid = lay.grid(names.grad(names.relu_out(k, f)))
         content.grid_title(grid, t("back_relu.map", k=k, f=f, h=h, w=w), st.grid_title)
-        content.add(grid.top, grid.top + h - 1, _grad_rows(ctx, k, f, grads[f - 1], grid_fmt))
+        content.add(grid.top, grid.top + h - 1, _grad_rows(ctx, k, f, grads[f - 1], grid_fmt, holding))
 
     def setup(ws: Worksheet) -> None:
         setup_grid_sheet(ws, ctx, plan)
@@ -85,18 +88,21 @@ def _winner(block: Block, relu_cells: CellRefs, pooled: CellRefs) -> Callable[[i
     return formula
 
 
-def _grad_rows(ctx: BuildContext, k: int, f: int, values: np.ndarray, fmt: Format) -> Emit:
+def _grad_rows(ctx: BuildContext, k: int, f: int, values: np.ndarray, fmt: Format,
+               holding: Callable[[int, int], list[tuple[int, int, int]]]) -> Emit:
+    """Rows of ∂L/∂ ReLU k map f; ``holding(y, x)`` is ``windows_holding`` for the block."""
     lay = ctx.layout
-    block = ctx.model.arch.blocks[k - 1]
     grid = lay.grid(names.grad(names.relu_out(k, f)))
     won = lay.cells(winner_key(k, f), grid.sheet)
     grad_pool = lay.cells(names.grad(names.pool_out(k, f)), grid.sheet)
 
+    def formula(y: int, x: int) -> str:
+        return pool.backward_formula([(won.ref(p, q), place, grad_pool.ref(p, q)) for p, q, place in holding(y, x)])
+
     def emit(ws: Worksheet, row: int) -> None:
         y = row - grid.top
-        for x in range(grid.cols):
-            terms = [(won.ref(p, q), place, grad_pool.ref(p, q)) for p, q, place in windows_holding(block, y, x)]
-            ws.write_formula(row, grid.left + x, pool.backward_formula(terms), fmt, float(values[y, x]))
+        ws.write_formula_row(row, grid.left, [formula(y, x) for x in range(grid.cols)], fmt,
+                             np.asarray(values[y], dtype=np.float64).tolist())
 
     return emit
 

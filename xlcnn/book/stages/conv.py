@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 
 from xlcnn.book.layout import Grid, Holds, Layout, SheetKind, SheetPlan
@@ -32,7 +33,8 @@ class ConvFormulas:
     """The formula of every cell of conv ``k``'s maps: ``=(Σ SUMPRODUCT(window, kernel))*scale+bias`` on the
     first layer (when the model scales its input), ``=Σ SUMPRODUCT(window, kernel)+bias`` after it.
 
-    The window references are worked out once per layer; ``formula(f, i, j)`` only joins strings.
+    The window references are worked out once per layer, and a cell's windows once for all filters; a cell's
+    formula only joins strings.
     """
 
     def __init__(self, layout: Layout, k: int, sheet: str | None = None, inputs: list[str] | None = None,
@@ -47,6 +49,7 @@ class ConvFormulas:
         self.sheet = conv_sheet_name(k) if sheet is None else sheet
         self.windows = [layout.windows(grid, oh, ow, conv.kernel, conv.stride, conv.padding, self.sheet)
                         for grid in (input_keys(arch, k) if inputs is None else inputs)]
+        self.windows_at = functools.cache(self._windows_at)  # every filter's map reads the same windows
         self.scale = ""
         if k == 1 and names.INPUT_SCALE in layout.grids:
             self.scale = layout.ref(names.INPUT_SCALE, 0, 0, from_sheet=self.sheet, absolute=absolute)
@@ -56,12 +59,16 @@ class ConvFormulas:
         kernels = [ref(key(names.conv_w(self.k, f, c)), 0, 0, self.last, self.last, from_sheet=self.sheet,
                        absolute=self.absolute) for c in range(1, len(self.windows) + 1)]
         bias = ref(key(names.conv_b(self.k, f)), 0, 0, from_sheet=self.sheet, absolute=self.absolute)
-        scale, windows = self.scale, self.windows
+        scale, windows_at = self.scale, self.windows_at
 
         def formula(i: int, j: int) -> str:
-            return conv.formula([window.ref(i, j) for window in windows], kernels, bias, scale)
+            return conv.formula(windows_at(i, j), kernels, bias, scale)
 
         return formula
+
+    def _windows_at(self, i: int, j: int) -> tuple[str, ...]:
+        """The input windows output cell (i, j) reads, one per input channel."""
+        return tuple(window.ref(i, j) for window in self.windows)
 
 
 def conv_sheet(ctx: BuildContext, plan: SheetPlan) -> SheetContent:
