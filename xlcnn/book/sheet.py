@@ -105,6 +105,16 @@ class FormulaSheet(Worksheet):  # type: ignore[misc]  # XlsxWriter ships no type
         self.table[row][col] = CellFormulaTuple(formula[1:] if formula.startswith("=") else formula, cell_format, value)
         return 0
 
+    def write_number(self, row: int, col: int, number: Any, cell_format: Any = None) -> Any:
+        kind = type(number)
+        if (type(row) is not int or (kind is not float and kind is not int) or not math.isfinite(number)
+                or self._check_dimensions(row, col)):
+            return super().write_number(row, col, number, cell_format)  # its checks and errors
+        if self.constant_memory and row > self.previous_row:
+            self._write_single_row(row)
+        self.table[row][col] = CellNumberTuple(number, cell_format)
+        return 0
+
     def write_formula_row(self, row: int, col: int, formulas: Sequence[str], cell_format: Any,
                           values: Sequence[float]) -> None:
         """``formulas[i]`` with its cached value ``values[i]`` in cell (row, col + i): a row of a grid at once, its

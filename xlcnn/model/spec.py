@@ -7,6 +7,7 @@ what ``model.toml`` lists; ``Architecture.blocks`` groups the repeated part for 
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -108,7 +109,7 @@ class Architecture:
     convs: tuple[tuple[ConvSpec, PoolSpec], ...]
     classes: tuple[str, ...]
 
-    @property
+    @functools.cached_property  # asked for in every emitter's inner loops; the fields never change
     def blocks(self) -> tuple[Block, ...]:
         blocks = []
         shape = (self.input.channels, self.input.height, self.input.width)
