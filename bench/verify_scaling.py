@@ -4,7 +4,8 @@
     python bench/verify_scaling.py --sides 28 64  # only these
 
 Each size is built once (the default architecture with 16 filters in both conv layers, the learning layer
-included), then verified ``--runs`` times, each in a fresh process that reports its whole time, LibreOffice's
+included up to 128×128; 256×256 forward only, since with it the workbook would pass xlcnn's cell limit), then
+verified ``--runs`` times, each in a fresh process that reports its whole time, LibreOffice's
 part of it (``VerifyReport.recalc_seconds``) and its own peak memory (LibreOffice runs in a process of its own).
 The goals of issue 16 are ratios, so that they hold on any machine: verify's own work (everything but
 LibreOffice) at most 0.5× LibreOffice's recalculation, its time per formula flat as the workbook grows (linear),
@@ -24,7 +25,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench_build import SAMPLE, big_model
+from bench_build import SAMPLE, big_model, learns
 
 import xlcnn
 
@@ -45,7 +46,7 @@ def child_verify(book: str) -> None:
 
 def measure(side: int, runs: int, tmp: Path) -> dict[str, Any]:
     book = tmp / f"verify{side}.xlsx"
-    xlcnn.build_workbook(SAMPLE, book, model=big_model(side, 16))
+    xlcnn.build_workbook(SAMPLE, book, model=big_model(side, 16), learn=learns(side))
     samples = []
     for _ in range(runs):
         out = subprocess.run([sys.executable, __file__, "--child", str(book)], capture_output=True, text=True)
@@ -55,8 +56,8 @@ def measure(side: int, runs: int, tmp: Path) -> dict[str, Any]:
     seconds = statistics.median(s["seconds"] for s in samples)
     recalc = statistics.median(s["recalc"] for s in samples)
     own = statistics.median(s["seconds"] - s["recalc"] for s in samples)
-    return {"side": side, "cells": samples[0]["cells"], "seconds": seconds, "recalc": recalc, "own": own,
-            "peak_mb": statistics.median(s["peak_mb"] for s in samples)}
+    return {"side": side, "learn": learns(side), "cells": samples[0]["cells"], "seconds": seconds,
+            "recalc": recalc, "own": own, "peak_mb": statistics.median(s["peak_mb"] for s in samples)}
 
 
 def main() -> None:
@@ -74,7 +75,7 @@ def main() -> None:
             rows.append(measure(side, args.runs, Path(name)))
             print(f"measured {side}×{side}", file=sys.stderr)
     first = rows[0]
-    print(f"medians of {args.runs} runs, 16 filters, the learning layer included\n")
+    print(f"medians of {args.runs} runs, 16 filters, the learning layer included up to 128×128\n")
     print(f"{'input':>9}{'formulas':>12}{'verify s':>10}{'LO s':>8}{'own s':>8}{'own/LO':>8}"
           f"{'own µs/f':>10}{'growth':>8}{'peak MB':>9}")
     for row in rows:
