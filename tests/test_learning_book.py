@@ -183,16 +183,22 @@ EDITED_WEIGHT = ("conv1_w1_1", 1, 1)
 EDITED_RATE = 0.03
 
 
+def moved_weight(model: Model) -> float:
+    """conv1_w1_1's edited weight: moved by 1.5 and rounded to six places, as a student types it (openpyxl keeps
+    only 16 significant digits, so an unrounded sum would not read back exactly)."""
+    _, r, c = EDITED_WEIGHT  # of conv1_w1_1: filter 1, channel 1
+    return round(float(model.weights.conv_w[0][0, 0, r, c]) + 1.5, 6)
+
+
 def edit_choices(model: Model, pixels: np.ndarray, label: str) -> dict[str, object]:
     """The value each edit writes: the pixel inverted, the weight moved by 1.5, another true label, ten times the
     learning rate, and a class Grad-CAM explains differently from the prediction."""
     trace = forward(pixels, model, label)
     base = learn(model, pixels, label)
     _, y, x = EDITED_PIXEL  # of input_r: channel 0
-    _, r, c = EDITED_WEIGHT  # of conv1_w1_1: filter 1, channel 1
     cams = [cls for cls in model.classes if cls != trace.predicted_label
             and not np.allclose(learn(model, pixels, label, cam_class=cls).gradcam, base.gradcam)]
-    return {"pixel": float(255 - pixels[y, x, 0]), "weight": float(model.weights.conv_w[0][0, 0, r, c]) + 1.5,
+    return {"pixel": float(255 - pixels[y, x, 0]), "weight": moved_weight(model),
             "label": next(cls for cls in model.classes if cls != label),
             "rate": EDITED_RATE, "cam": cams[0]}
 
@@ -497,7 +503,7 @@ def test_an_edit_recomputes_every_number_after_it(engine_key: str, edit: str, bo
         assert pixels[EDITED_PIXEL[1], EDITED_PIXEL[2], 0] != pixels_of(base)[EDITED_PIXEL[1], EDITED_PIXEL[2], 0]
     elif edit == "weight":
         _, r, c = EDITED_WEIGHT
-        assert model.weights.conv_w[0][0, 0, r, c] == original.weights.conv_w[0][0, 0, r, c] + 1.5
+        assert model.weights.conv_w[0][0, 0, r, c] == moved_weight(original)
         assert {"probs", "grad_conv1_w1_1", "step_conv1_w1_1", "step_loss"} <= moved, moved
         # The stepped weight is the edited weight moved against its new gradient.
         assert after["step_conv1_w1_1"][r, c] == pytest.approx(
