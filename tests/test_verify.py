@@ -544,3 +544,39 @@ def test_libreoffice_runs_while_the_workbook_is_read_and_is_stopped_when_it_is_n
     assert time.monotonic() - clock < 10  # not the fake's 60 s
     assert order == ["LibreOffice started", "workbook read while LibreOffice runs"]
     assert started[0].running.proc.returncode == -9  # stopped (SIGKILL) and reaped
+
+
+def test_verify_pauses_the_cycle_collector_while_it_reads_and_restores_it(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Reading a sheet makes millions of objects that form no cycles; the collector is off while verify runs
+    (its passes grew with the square of a sheet) and on again afterwards, whether verify succeeds or fails."""
+    import gc
+
+    import openpyxl
+
+    import xlcnn.check.verify as verify
+    from xlcnn.errors import WorkbookError
+
+    other = tmp_path / "other.xlsx"
+    book = openpyxl.Workbook()
+    book.active["A1"] = "not a network"
+    book.save(other)
+    seen: list[bool] = []
+    real_read = verify.read_view
+
+    def read_view(*args: Any, **kwargs: Any) -> Any:
+        seen.append(gc.isenabled())
+        return real_read(*args, **kwargs)
+
+    monkeypatch.setattr(verify, "read_view", read_view)
+    assert gc.isenabled()
+    with pytest.raises(WorkbookError, match="not an xlcnn workbook"):
+        verify_workbook(other, engine="gnumeric")  # refused before any engine runs
+    assert seen == [False] and gc.isenabled()
+    gc.disable()
+    try:
+        with pytest.raises(WorkbookError):
+            verify_workbook(other, engine="gnumeric")
+        assert seen == [False, False] and not gc.isenabled()  # a caller's own choice is left as it was
+    finally:
+        gc.enable()

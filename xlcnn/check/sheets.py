@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import colorsys
 import csv
+import functools
 import math
 import re
 import zipfile
@@ -40,35 +41,38 @@ def _local(tag: str) -> str:
 
 
 def _xml_events(source: IO[bytes], where: str, keep_below: int, drop: str = "") -> Iterator[tuple[bool, Element, int]]:
-    """(is it a start, element, depth) for the end of every element of an XML part, and the start of those at
-    depth ``keep_below`` or less (the root is at depth 1).
+    """(is it a start, element, depth) for the start and the end of each element of an XML part at depth
+    ``keep_below`` or less (the root is at depth 1), and the end of each tagged ``drop``.
 
-    After its end is seen, an element at depth ``keep_below`` or less (or tagged ``drop``) is removed from its
-    parent, and with it everything under it: deeper elements stay for their ancestor to read. At most
-    ``MAX_HELD_ELEMENTS`` are held at once.
+    After its end is seen, such an element is removed from its parent, and with it everything under it: deeper
+    elements stay for their ancestor to read (a sheet's cell holds its value and formula), and are not yielded,
+    which saves a sheet two of every three. At most ``MAX_HELD_ELEMENTS`` are held at once.
     """
+    # A sheet's part has millions of elements, so this loop does as little as it can for each.
     parents: list[Element] = []
     sizes: list[int] = []  # elements held under each open element, itself included
-    held = 0
+    held = depth = 0
     for event, el in iterparse(source, events=("start", "end")):
         if event == "start":
             held += 1
-            if held > MAX_HELD_ELEMENTS:
-                raise ContentError(f"{where} nests more than {MAX_HELD_ELEMENTS:,} XML elements in one place")
+            depth += 1
             parents.append(el)
             sizes.append(1)
-            if len(parents) <= keep_below:
-                yield True, el, len(parents)
+            if held > MAX_HELD_ELEMENTS:
+                raise ContentError(f"{where} nests more than {MAX_HELD_ELEMENTS:,} XML elements in one place")
+            if depth <= keep_below:
+                yield True, el, depth
             continue
-        depth = len(parents)
-        yield False, el, depth
         parents.pop()
         size = sizes.pop()
-        if parents and (depth <= keep_below or el.tag == drop):
-            parents[-1].remove(el)  # its only child by now: every earlier one was removed the same way
-            held -= size
+        if depth <= keep_below or el.tag == drop:
+            yield False, el, depth
+            if parents:
+                parents[-1].remove(el)  # its only child by now: every earlier one was removed the same way
+                held -= size
         elif sizes:
             sizes[-1] += size
+        depth -= 1
 
 
 def _flag(value: str | None) -> bool:
@@ -359,6 +363,7 @@ class _SheetReader:
         self.styles: dict[Pos, int] = {}
         self.cached: dict[Pos, Any] = {}
         self.shared: dict[str, Translator] = {}
+        self.style_index: dict[str | None, int] = {}  # s="…" → a cell format already checked
         self.row = self.col = 0
         self.default_height: float | None = None
         self.default_width: float | None = None
@@ -470,7 +475,7 @@ class _SheetReader:
         if match is None:
             raise ContentError(f"not a valid .xlsx workbook (the sheet {self.name!r} has a cell named "
                                f"{ref[:20]!r}, which is not a cell reference)")
-        row, col = int(match.group(2)), column_index_from_string(match.group(1))
+        row, col = int(match.group(2)), _column_index(match.group(1))
         if not (1 <= row <= MAX_ROWS and 1 <= col <= MAX_COLS):
             raise ContentError(f"not a valid .xlsx workbook (the sheet {self.name!r} has a cell {ref!r} outside "
                                f"the {MAX_ROWS:,} rows and {MAX_COLS:,} columns a sheet has)")
@@ -496,10 +501,14 @@ class _SheetReader:
         self.cells[pos] = value
 
     def _style(self, text: str | None, pos: Pos) -> int:
+        index = self.style_index.get(text)  # a sheet's cells name a few dozen formats among them
+        if index is not None:
+            return index
         index = _int(text) if text is not None else 0
         if index is None or not 0 <= index < len(self.looks.cells):
             raise ContentError(f"{cell_ref(self.name, *pos)} uses the cell format s={text!r}, which the workbook's "
                                "styles do not define")
+        self.style_index[text] = index
         return index
 
     def _value(self, el: Element, pos: Pos, cached: bool) -> Any:
@@ -567,6 +576,10 @@ class _SheetReader:
         except (TranslatorError, TokenizerError, ValueError, IndexError) as exc:
             raise ContentError(f"{cell_ref(self.name, *pos)} holds a shared formula that cannot be read "
                                f"({one_line(str(exc))[:80]})") from None
+
+
+# A sheet names the same few hundred columns a million times over.
+_column_index = functools.lru_cache(maxsize=4096)(column_index_from_string)
 
 
 def _shown(text: str) -> str:
