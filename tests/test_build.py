@@ -263,8 +263,8 @@ def test_library_and_cli_agree(tmp_path: Path) -> None:
 
 def test_fast_formula_sheet_writes_exactly_what_xlsxwriter_writes(tmp_path: Path) -> None:
     """FormulaSheet skips XlsxWriter's future-function rewriting and writes formula cells itself, and Book zips
-    the parts itself, two at a time; the files must not differ at all from stock XlsxWriter's (the learning layer
-    included: its formulas compare with >, which XML escapes)."""
+    the parts itself, on worker threads as XlsxWriter finishes each; the files must not differ at all from stock
+    XlsxWriter's (the learning layer included: its formulas compare with >, which XML escapes)."""
     from xlsxwriter.workbook import Workbook
     from xlsxwriter.worksheet import Worksheet
 
@@ -290,6 +290,54 @@ def test_fast_formula_sheet_writes_exactly_what_xlsxwriter_writes(tmp_path: Path
                learning=result.learning, workbook_class=Workbook)
     assert fast.read_bytes() == stock.read_bytes()
     assert result.formulas == len(Book.open(fast).formula_cells())
+
+
+def test_book_deflates_a_part_again_when_it_grew_after_its_deflating_began(tmp_path: Path) -> None:
+    """A part handed to the workers before XlsxWriter finished it would be stored cut short; the deflater sees
+    the size changed and deflates it again, so what is stored is always the whole part."""
+    import zlib
+
+    from xlcnn.book.package import DEFLATED_SUFFIX, _Deflater
+
+    part = tmp_path / "part.xml"
+    part.write_bytes(b"<a>" + b"0.123456789 " * 50_000)
+    deflater = _Deflater()
+    try:
+        deflater.start(str(part))
+        deflater.jobs[str(part)].result()
+        with part.open("ab") as fh:
+            fh.write(b"</a>")
+        stored = deflater.deflated(str(part))
+    finally:
+        deflater.close()
+    assert zlib.decompress(stored, -15) == part.read_bytes()
+    assert not list(tmp_path.glob(f"*{DEFLATED_SUFFIX}"))
+
+
+def test_book_leaves_nothing_behind_when_storing_fails(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A failure while the parts are stored (a full disk) is XlsxWriter's FileCreateError, and the workers'
+    deflated parts are removed with the workers stopped."""
+    from xlsxwriter.exceptions import FileCreateError
+
+    import xlcnn.book.package as package
+
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    stored: list[str] = []
+
+    def full_disk(book: Any, source: str, name: str, deflated: bytes) -> None:
+        stored.append(name)
+        if len(stored) == 3:
+            raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(package, "_store", full_disk)
+    book = package.Book(str(tmp_path / "x.xlsx"), {"tmpdir": str(scratch)})
+    for i in range(3):
+        book.add_worksheet().write_formula(0, 0, f"=1+{i}", None, 1 + i)
+    with pytest.raises(FileCreateError, match="No space left on device"):
+        book.close()
+    assert len(stored) == 3
+    assert not list(scratch.glob(f"*{package.DEFLATED_SUFFIX}"))
 
 
 def test_worked_example_choice_is_checked(tmp_path: Path) -> None:
