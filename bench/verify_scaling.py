@@ -45,19 +45,31 @@ def child_verify(book: str) -> None:
 
 
 def measure(side: int, runs: int, tmp: Path) -> dict[str, Any]:
+    """Verify of the default architecture at ``side``×``side`` with 16 filters."""
     book = tmp / f"verify{side}.xlsx"
     xlcnn.build_workbook(SAMPLE, book, model=big_model(side, 16), learn=learns(side))
+    return {"side": side, "input": f"{side}×{side}", "learn": learns(side), **_verified(book, runs)}
+
+
+def measure_default(runs: int, tmp: Path) -> dict[str, Any]:
+    """Verify of the workbook the README's first command builds: the default template, the learning layer in."""
+    book = tmp / "verify-default.xlsx"
+    xlcnn.build_workbook(SAMPLE, book)
+    return {"side": None, "input": "default", "learn": True, **_verified(book, runs)}
+
+
+def _verified(book: Path, runs: int) -> dict[str, Any]:
+    """Medians of ``runs`` verifies of ``book``, each in a fresh process."""
     samples = []
     for _ in range(runs):
         out = subprocess.run([sys.executable, __file__, "--child", str(book)], capture_output=True, text=True)
         if out.returncode != 0:
-            raise SystemExit(f"verify of {side}×{side} failed: {out.stderr.strip().splitlines()[-1:]}")
+            raise SystemExit(f"verify of {book.name} failed: {out.stderr.strip().splitlines()[-1:]}")
         samples.append(json.loads(out.stdout))
-    seconds = statistics.median(s["seconds"] for s in samples)
-    recalc = statistics.median(s["recalc"] for s in samples)
-    own = statistics.median(s["seconds"] - s["recalc"] for s in samples)
-    return {"side": side, "learn": learns(side), "cells": samples[0]["cells"], "seconds": seconds,
-            "recalc": recalc, "own": own, "peak_mb": statistics.median(s["peak_mb"] for s in samples)}
+    return {"cells": samples[0]["cells"], "seconds": statistics.median(s["seconds"] for s in samples),
+            "recalc": statistics.median(s["recalc"] for s in samples),
+            "own": statistics.median(s["seconds"] - s["recalc"] for s in samples),
+            "peak_mb": statistics.median(s["peak_mb"] for s in samples)}
 
 
 def main() -> None:

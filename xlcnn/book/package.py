@@ -16,7 +16,7 @@ import shutil
 import time
 import zlib
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Any
+from typing import IO, Any
 from zipfile import ZIP_DEFLATED, LargeZipFile, ZipFile, ZipInfo
 
 from xlsxwriter.exceptions import FileCreateError, FileSizeError
@@ -44,15 +44,12 @@ class _Deflater:
         if source not in self.jobs:
             self.jobs[source] = self.pool.submit(_deflate, source)
 
-    def deflated(self, source: str) -> bytes:
-        """The part's raw deflate stream (deflated here if it was not started, or grew after it was)."""
+    def deflated(self, source: str) -> str:
+        """The file of the part's raw deflate stream (deflated here if it was not started, or grew after it was)."""
         self.start(source)
         if self.jobs[source].result() != os.path.getsize(source):
             _deflate(source)
-        with open(source + DEFLATED_SUFFIX, "rb") as fh:
-            data = fh.read()
-        os.remove(source + DEFLATED_SUFFIX)
-        return data
+        return source + DEFLATED_SUFFIX
 
     def close(self) -> None:
         """Stop the workers and remove what they left (after an error, or a part never stored)."""
@@ -121,8 +118,10 @@ def _zip(path: str | os.PathLike[str], parts: list[Part], allow_zip64: bool, def
     with ZipFile(path, "w", compression=ZIP_DEFLATED, allowZip64=allow_zip64) as book:
         for source, name, _ in parts:
             os.utime(source, (PART_TIME, PART_TIME))
-            _store(book, source, name, deflater.deflated(source))
+            deflated = deflater.deflated(source)
+            _store(book, source, name, deflated)
             os.remove(source)
+            os.remove(deflated)
 
 
 def _deflate(source: str) -> int:
@@ -138,23 +137,24 @@ def _deflate(source: str) -> int:
 
 
 class _Deflated:
-    """Stands in for zipfile's compressor: the part was compressed already."""
+    """Stands in for zipfile's compressor: the part was compressed already, into a file read from as the part
+    passes through (zipfile works out its checksum), a piece for each piece, so neither is held whole."""
 
-    def __init__(self, deflated: bytes) -> None:
+    def __init__(self, deflated: IO[bytes]) -> None:
         self.deflated = deflated
 
     def compress(self, data: Any) -> bytes:
-        return b""
+        return self.deflated.read(len(data))
 
     def flush(self) -> bytes:
-        return self.deflated
+        return self.deflated.read()
 
 
-def _store(book: ZipFile, source: str, name: str, deflated: bytes) -> None:
+def _store(book: ZipFile, source: str, name: str, deflated: str) -> None:
     """What ``ZipFile.write(source, name)`` does — its header, the file's size and checksum, which zipfile works
-    out as the file passes through — with the compressed bytes ready."""
+    out as the file passes through — with the compressed bytes ready in the file ``deflated``."""
     info = ZipInfo.from_file(source, name)
     info.compress_type = ZIP_DEFLATED
-    with open(source, "rb") as src, book.open(info, "w") as dest:
-        dest._compressor = _Deflated(deflated)  # type: ignore[attr-defined]
-        shutil.copyfileobj(src, dest, 1 << 20)
+    with open(source, "rb") as src, open(deflated, "rb") as ready, book.open(info, "w") as dest:
+        dest._compressor = _Deflated(ready)  # type: ignore[attr-defined]
+        shutil.copyfileobj(src, dest, CHUNK)
