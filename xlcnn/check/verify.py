@@ -706,7 +706,7 @@ def _collector_paused() -> Iterator[None]:
     """Python's cycle collector off while verify runs. Reading a sheet makes millions of small objects that form
     no cycles, and each of the collector's passes walks all that are alive — a whole sheet's cells — so its
     cost grew with the square of the sheet (256×256: 12 of verify's 42 s beyond LibreOffice). Whatever cycles
-    verify leaves are collected when it returns."""
+    verify leaves are collected by the collector's next pass once it is back on."""
     was_on = gc.isenabled()
     gc.disable()
     try:
