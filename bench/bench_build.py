@@ -85,7 +85,7 @@ def record_cells(model: Model, image: Path) -> Recorded:
         return FormatKey(tuple(sorted((props or {}).items())))
 
     ctx = BuildContext(layout, model, trace, Styles(add_format), load_texts("en"),
-                       ImageInfo(image.name, (200, 200), "crop", b""), default_choice(trace, model),
+                       ImageInfo(image.name, (200, 200), "crop", b"", b""), default_choice(trace, model),
                        learning=learn(model, pixels, trace.true_label))
     sheets = []
     for plan in layout.sheets:

@@ -269,6 +269,7 @@ def test_fast_formula_sheet_writes_exactly_what_xlsxwriter_writes(tmp_path: Path
     from xlsxwriter.worksheet import Worksheet
 
     from xlcnn.book.build import plan_for, thumbnail, write_book
+    from xlcnn.book.stages.saliency import overlay_png
 
     class StockSheet(Worksheet):  # type: ignore[misc]
         def write_formula_row(self, row: int, col: int, formulas: list[str], fmt: Any, values: list[float]) -> None:
@@ -285,7 +286,7 @@ def test_fast_formula_sheet_writes_exactly_what_xlsxwriter_writes(tmp_path: Path
     model, trace = result.model, result.trace
     layout = plan_for(model)
     fitted = trace.input.transpose(1, 2, 0).astype(np.uint8)
-    info = ImageInfo(image.name, (64, 48), "crop", thumbnail(fitted))
+    info = ImageInfo(image.name, (64, 48), "crop", thumbnail(fitted), overlay_png(fitted))
     write_book(stock, layout, model, trace, load_texts("en"), info, result.worked, worksheet_class=StockSheet,
                learning=result.learning, workbook_class=Workbook)
     assert fast.read_bytes() == stock.read_bytes()

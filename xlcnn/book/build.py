@@ -31,6 +31,7 @@ from xlcnn.book.stages import BY_KIND, EMITTERS, guide, plan_layout
 from xlcnn.book.stages.exercises import key_path, write_answer_key
 from xlcnn.book.stages.filters import SHOWN_PATCHES
 from xlcnn.book.stages.image import image_colours
+from xlcnn.book.stages.saliency import overlay_png
 from xlcnn.book.stages.worked import default_choice
 from xlcnn.book.styles import Styles
 from xlcnn.book.texts import DEFAULT_LANGUAGE, Texts, load_texts
@@ -138,6 +139,9 @@ def build_workbook(
     colours, _ = image_colours(fitted)
     est = limits.estimate(layout, len(np.unique(colours.reshape(-1, 3), axis=0)))
     warnings = limits.check(est)
+    # The pictures before the engine runs: the Saliency overlay of a large image is a big picture while it is
+    # drawn (60 MB at 128×128), and drawn now it does not add to the memory the engine's arrays hold later.
+    info = ImageInfo(image_path.name, source.size, mode, thumbnail(fitted), overlay_png(fitted) if learn else b"")
     trace = forward(fitted, net, label)
     overflow = first_overflow(trace)
     if overflow is not None:
@@ -145,7 +149,6 @@ def build_workbook(
                          "spreadsheet (infinite or not a number); its weights or input scale are too large")
     learned = _learning(net, fitted, trace, learning_rate, image_path) if learn else None
     choice = check_worked(worked, net) if worked is not None else default_choice(trace, net)
-    info = ImageInfo(image_path.name, source.size, mode, thumbnail(fitted))
     drawn = draw(net, trace, exercise) if exercise is not None else None
     counted: list[int] = []
     write_atomically(out, _unwrapped(lambda path: counted.append(

@@ -335,6 +335,7 @@ class ImageInfo:
     size: tuple[int, int]  # the file's (width, height)
     fit: str  # crop, pad or stretch
     thumbnail_png: bytes  # the fitted image, enlarged, for the Guide
+    overlay_png: bytes  # the Saliency sheet's half-transparent picture (b"" without the learning layer)
 
 
 @dataclass(frozen=True, eq=False)

@@ -25,11 +25,12 @@ HIDDEN = ";;;"  # a number format that shows nothing: the picture lies over thes
 PICTURE_ALPHA = 120  # of 255: the heatmap shows through the picture
 
 
-def overlay_png(pixels: np.ndarray) -> bytes:
-    """(3, H, W) raw 0–255 values → a half-transparent grey PNG with a square of ``GRID_CELL_PX`` per pixel."""
-    rgb = np.clip(np.rint(pixels), 0, 255).astype(np.uint8).transpose(1, 2, 0)
+def overlay_png(fitted: np.ndarray) -> bytes:
+    """The (H, W, 3) uint8 picture the workbook is built from → a half-transparent grey PNG with a square of
+    ``GRID_CELL_PX`` per pixel. The build draws it before the engine runs (see ``build_workbook``): at
+    128×128 it is a 3,840-pixel square, 60 MB while Pillow encodes it."""
     # In grey, so that the heatmap's red is not confused with the picture's own colours.
-    rgb = np.asarray(Image.fromarray(rgb, "RGB").convert("L").convert("RGB"))
+    rgb = np.asarray(Image.fromarray(fitted, "RGB").convert("L").convert("RGB"))
     h, w = rgb.shape[:2]
     alpha = np.full((h, w, 1), PICTURE_ALPHA, dtype=np.uint8)
     img = Image.fromarray(np.concatenate([rgb, alpha], axis=2), "RGBA")
@@ -44,7 +45,7 @@ def lay_picture_over(ws: Worksheet, ctx: BuildContext, grid: Grid, description: 
     if ctx.image is None:  # verify replays the sheets without writing them
         return
     ws.insert_image(grid.top, grid.left, "picture.png", {
-        "image_data": io.BytesIO(overlay_png(ctx.trace.input)), "object_position": 3, "description": description,
+        "image_data": io.BytesIO(ctx.image.overlay_png), "object_position": 3, "description": description,
     })
 
 
