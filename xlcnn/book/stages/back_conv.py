@@ -10,7 +10,6 @@ weight gradients read the spread grid too.
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable
 from functools import partial
 
@@ -115,7 +114,6 @@ class InputGrads:
         self.k, self.layout, self.sheet, self.last = k, layout, sheet, block.conv.kernel - 1
         self.windows = [layout.windows(spread_source(arch, k, f), h, w, block.conv.kernel, 1, offset, sheet)
                         for f in range(1, block.conv.filters + 1)]
-        self.windows_at = functools.cache(self._windows_at)  # every channel's gradient reads the same windows
         self.scale = ""
         if k == 1 and names.INPUT_SCALE in layout.grids:
             self.scale = layout.ref(names.INPUT_SCALE, 0, 0, from_sheet=sheet)
@@ -123,7 +121,7 @@ class InputGrads:
     def for_channel(self, c: int) -> Callable[[int, int], str]:
         flipped = [self.layout.ref(flip_key(self.k, f, c), 0, 0, self.last, self.last, from_sheet=self.sheet)
                    for f in range(1, len(self.windows) + 1)]
-        windows_at, scale = self.windows_at, self.scale
+        windows_at, scale = self._windows_at, self.scale  # joined again for every channel, as ConvFormulas does
 
         def formula(i: int, j: int) -> str:
             return conv.input_grad_formula(windows_at(i, j), flipped, scale)

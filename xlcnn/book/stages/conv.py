@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable
 
 from xlcnn.book.layout import Grid, Holds, Layout, SheetKind, SheetPlan
@@ -33,8 +32,9 @@ class ConvFormulas:
     """The formula of every cell of conv ``k``'s maps: ``=(Σ SUMPRODUCT(window, kernel))*scale+bias`` on the
     first layer (when the model scales its input), ``=Σ SUMPRODUCT(window, kernel)+bias`` after it.
 
-    The window references are worked out once per layer, and a cell's windows once for all filters; a cell's
-    formula only joins strings.
+    The window references are worked out once per layer, and a cell's formula only joins strings. A cell's
+    windows are joined again for every filter: kept for all filters they held 24 MB at 256×256 and saved no
+    measurable time (bench/goals.py).
     """
 
     def __init__(self, layout: Layout, k: int, sheet: str | None = None, inputs: list[str] | None = None,
@@ -49,7 +49,6 @@ class ConvFormulas:
         self.sheet = conv_sheet_name(k) if sheet is None else sheet
         self.windows = [layout.windows(grid, oh, ow, conv.kernel, conv.stride, conv.padding, self.sheet)
                         for grid in (input_keys(arch, k) if inputs is None else inputs)]
-        self.windows_at = functools.cache(self._windows_at)  # every filter's map reads the same windows
         self.scale = ""
         if k == 1 and names.INPUT_SCALE in layout.grids:
             self.scale = layout.ref(names.INPUT_SCALE, 0, 0, from_sheet=self.sheet, absolute=absolute)
@@ -59,7 +58,7 @@ class ConvFormulas:
         kernels = [ref(key(names.conv_w(self.k, f, c)), 0, 0, self.last, self.last, from_sheet=self.sheet,
                        absolute=self.absolute) for c in range(1, len(self.windows) + 1)]
         bias = ref(key(names.conv_b(self.k, f)), 0, 0, from_sheet=self.sheet, absolute=self.absolute)
-        scale, windows_at = self.scale, self.windows_at
+        scale, windows_at = self.scale, self._windows_at
 
         def formula(i: int, j: int) -> str:
             return conv.formula(windows_at(i, j), kernels, bias, scale)
