@@ -53,13 +53,7 @@ def test_confidence_is_not_saturated(measured: tuple[Model, Dataset, quality.Qua
     assert 0.75 <= q.median_confidence <= 0.98, f"{model.name}: median top probability {q.median_confidence:.3f}"
 
 
-# digits is 99.7% right, and its median confidence may not pass 98%: its mean confidence sits about four
-# points under its median, and its calibration error is 0.063. The goal is not met (see the notes).
-DIGITS_MISS = pytest.mark.xfail(strict=True, reason="digits: calibration error 0.063, the goal is 0.05")
-
-
-@pytest.mark.parametrize("template", [pytest.param(name, marks=DIGITS_MISS) if name == "digits" else name
-                                      for name in ACCURACY])
+@pytest.mark.parametrize("template", ACCURACY)
 def test_confidence_is_honest(template: str) -> None:
     model = load_model(template)
     data = held_out(model)

@@ -55,6 +55,7 @@ class RealDataset:
     flip: bool  # whether a mirrored picture is still of its class, so training may mirror them
     epochs: int  # how many epochs ``xlcnn train`` runs by default
     learning_rate: float  # Adam's first step size for it
+    label_smoothing: float = 0.1  # the ε of the targets it trains towards (see TrainConfig.label_smoothing)
 
     def load(self, size: tuple[int, int]) -> Dataset:
         """All images as RGB uint8 (N, H, W, 3) of ``size`` = (height, width), in the package's order."""
@@ -136,7 +137,12 @@ REAL: dict[str, RealDataset] = {
         "Learning Repository gives it; credit E. Alpaydin and C. Kaynak",
         package="scikit-learn", module="sklearn.datasets", read=_read_digits,
         flip=False,  # a mirrored 3 is no digit at all
-        epochs=80, learning_rate=0.01,
+        # A network right on 99% of digits, trained towards 91%, grows a long tail of images it is only
+        # 60–90% sure of, all right: capped at a median of 98%, its mean confidence fell 6 points below its
+        # accuracy (a calibration error of 0.063). Trained towards 55%, the margins between its logits come
+        # out much more alike from image to image, and the temperature then sharpens them evenly: 0.036–0.048
+        # over seeds 1–4, at 98.6–99.4% (160 epochs; 80 were not enough, 240 changed nothing).
+        epochs=160, learning_rate=0.01, label_smoothing=0.5,
     ),
     "faces": RealDataset(
         "faces", FACES, "faces",

@@ -547,12 +547,13 @@ def _train_model(
     arch = _architecture(chosen)
     source = _source(photos, dataset, arch, seed, val_split, train_size, skip_bad, flip, warn)
     arch = replace(arch, classes=source.train.classes)
-    defaults = _defaults(dataset)
+    default_epochs, default_rate, smoothing = _defaults(dataset)
     cfg = TrainConfig(
-        epochs=epochs or defaults[0],
+        epochs=epochs or default_epochs,
         batch_size=batch_size or TrainConfig.batch_size,
-        learning_rate=learning_rate or defaults[1],
+        learning_rate=learning_rate or default_rate,
         seed=seed,
+        label_smoothing=smoothing,
         augment=source.augment,
     )
     raw = fit(arch, source.train, cfg, source.validation, on_progress, warn)
@@ -598,14 +599,17 @@ def _train_model(
     )
 
 
-def _defaults(dataset: str | None) -> tuple[int, float]:
-    """(epochs, first step size) a data set trains with unless told otherwise."""
+def _defaults(dataset: str | None) -> tuple[int, float, float]:
+    """(epochs, first step size) a data set trains with unless told otherwise, and its label smoothing."""
     from xlcnn.learn.realdata import REAL
 
     if dataset is None:
-        return PHOTO_EPOCHS, TrainConfig.learning_rate
-    spec = REAL[dataset] if dataset in REAL else builtin(dataset)
-    return spec.epochs, spec.learning_rate
+        return PHOTO_EPOCHS, TrainConfig.learning_rate, TrainConfig.label_smoothing
+    if dataset in REAL:
+        spec = REAL[dataset]
+        return spec.epochs, spec.learning_rate, spec.label_smoothing
+    shapes = builtin(dataset)
+    return shapes.epochs, shapes.learning_rate, TrainConfig.label_smoothing
 
 
 def _check_options(
