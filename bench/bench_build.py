@@ -72,13 +72,13 @@ class CallRecorder:
 Recorded = list[tuple[str, list[tuple[str, tuple[Any, ...]]]]]  # (sheet, [(method, its arguments)])
 
 
-def record_cells(model: Model, image: Path) -> Recorded:
-    """Every cell write of a real build of ``model`` on ``image``, sheet by sheet; a cell's format is recorded as
-    its properties (``FormatKey``), for the floor to make its own."""
+def record_cells(model: Model, image: Path, learning: bool = True) -> Recorded:
+    """Every cell write of a real build of ``model`` on ``image`` (with the learning layer if ``learning``), sheet
+    by sheet; a cell's format is recorded as its properties (``FormatKey``), for the floor to make its own."""
     spec = model.arch.input
     pixels = load_image(image, (spec.height, spec.width), spec.fit)
     trace = xlcnn.forward(pixels, model)
-    layout = plan_for(model)
+    layout = plan_for(model, learn=learning)
     scratch = Workbook(io.BytesIO(), {"in_memory": True})
 
     def add_format(props: dict[str, Any] | None = None) -> FormatKey:
@@ -86,7 +86,7 @@ def record_cells(model: Model, image: Path) -> Recorded:
 
     ctx = BuildContext(layout, model, trace, Styles(add_format), load_texts("en"),
                        ImageInfo(image.name, (200, 200), "crop", b"", b""), default_choice(trace, model),
-                       learning=learn(model, pixels, trace.true_label))
+                       learning=learn(model, pixels, trace.true_label) if learning else None)
     sheets = []
     for plan in layout.sheets:
         recorder = CallRecorder()
@@ -167,6 +167,22 @@ def against_floor(tmp: Path, runs: int) -> dict[str, Any]:
         times["bare"].append(timed(lambda: write_floor(tmp / "bare.xlsx", sheets, SkippingFloor, formats=False)))
     formulas = sum(1 for _, calls in sheets for m, _ in calls if m == "write_formula")
     return {"formulas": formulas, **{f"{key}_ms": median_ms(samples) for key, samples in times.items()}}
+
+
+def big_against_floor(tmp: Path, runs: int, side: int = 128, filters: int = 16) -> dict[str, Any]:
+    """A big input's build (the learning layer included up to 128×128) and its floor, alternately in one process,
+    medians in seconds: the default's measure at the size where the goal of µs a formula starts. Unlike µs,
+    which follow the machine's speed, the ratio holds on any machine."""
+    model = big_model(side, filters)
+    sheets = record_cells(model, SAMPLE, learns(side))
+    times: dict[str, list[float]] = {"build": [], "floor": []}
+    for _ in range(runs):
+        times["build"].append(timed(lambda: xlcnn.build_workbook(SAMPLE, tmp / "big-build.xlsx", model=model,
+                                                                 learn=learns(side))))
+        times["floor"].append(timed(lambda: write_floor(tmp / "big-floor.xlsx", sheets, SkippingFloor)))
+    formulas = sum(1 for _, calls in sheets for m, _ in calls if m == "write_formula")
+    return {"input": f"{side}×{side}", "formulas": formulas,
+            **{f"{key}_s": statistics.median(samples) for key, samples in times.items()}}
 
 
 def timed(fn: Callable[[], object]) -> float:
