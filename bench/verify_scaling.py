@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import statistics
 import subprocess
 import sys
@@ -25,7 +24,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench_build import SAMPLE, big_model, learns
+from bench_build import SAMPLE, big_model, learns, peak_mb
 
 import xlcnn
 
@@ -41,7 +40,7 @@ def child_verify(book: str) -> None:
     seconds = time.perf_counter() - start
     assert report.ok, f"{book}: {report.bad} formula cells differ"
     print(json.dumps({"seconds": seconds, "recalc": report.recalc_seconds, "cells": report.cells,
-                      "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+                      "peak_mb": peak_mb()}))
 
 
 def measure(side: int, runs: int, tmp: Path) -> dict[str, Any]:
