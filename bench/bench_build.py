@@ -165,7 +165,7 @@ def against_floor(tmp: Path, runs: int) -> dict[str, Any]:
         times["build"].append(timed(lambda: xlcnn.build_workbook(SAMPLE, book)))
         times["floor"].append(timed(lambda: write_floor(tmp / "floor.xlsx", sheets, SkippingFloor)))
         times["bare"].append(timed(lambda: write_floor(tmp / "bare.xlsx", sheets, SkippingFloor, formats=False)))
-    formulas = sum(1 for _, calls in sheets for m, _ in calls if m == "write_formula")
+    formulas = formula_count(sheets)
     return {"formulas": formulas, **{f"{key}_ms": median_ms(samples) for key, samples in times.items()}}
 
 
@@ -180,9 +180,13 @@ def big_against_floor(tmp: Path, runs: int, side: int = 128, filters: int = 16) 
         times["build"].append(timed(lambda: xlcnn.build_workbook(SAMPLE, tmp / "big-build.xlsx", model=model,
                                                                  learn=learns(side))))
         times["floor"].append(timed(lambda: write_floor(tmp / "big-floor.xlsx", sheets, SkippingFloor)))
-    formulas = sum(1 for _, calls in sheets for m, _ in calls if m == "write_formula")
+    formulas = formula_count(sheets)
     return {"input": f"{side}×{side}", "formulas": formulas,
             **{f"{key}_s": statistics.median(samples) for key, samples in times.items()}}
+
+
+def formula_count(sheets: Recorded) -> int:
+    return sum(1 for _, calls in sheets for method, _ in calls if method == "write_formula")
 
 
 def timed(fn: Callable[[], object]) -> float:
