@@ -13,7 +13,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
-from xml.etree.ElementTree import Element, ParseError, iterparse
+from xml.etree.ElementTree import Element, ParseError, TreeBuilder, XMLParser, iterparse
 
 import openpyxl
 from openpyxl.cell.text import Text
@@ -40,15 +40,13 @@ def _local(tag: str) -> str:
     return tag.rpartition("}")[2]
 
 
-def _xml_events(source: IO[bytes], where: str, keep_below: int, drop: str = "") -> Iterator[tuple[bool, Element, int]]:
-    """(is it a start, element, depth) for the start and the end of each element of an XML part at depth
-    ``keep_below`` or less (the root is at depth 1), and the end of each tagged ``drop``.
+def _xml_events(source: IO[bytes], where: str, keep_below: int) -> Iterator[tuple[bool, Element, int]]:
+    """(is it a start, element, depth) for the start and the end of each element of an XML part (the styles, the
+    theme) at depth ``keep_below`` or less (the root is at depth 1).
 
     After its end is seen, such an element is removed from its parent, and with it everything under it: deeper
-    elements stay for their ancestor to read (a sheet's cell holds its value and formula), and are not yielded,
-    which saves a sheet two of every three. At most ``MAX_HELD_ELEMENTS`` are held at once.
+    elements stay for their ancestor to read, and are not yielded. At most ``MAX_HELD_ELEMENTS`` are held at once.
     """
-    # A sheet's part has millions of elements, so this loop does as little as it can for each.
     parents: list[Element] = []
     sizes: list[int] = []  # elements held under each open element, itself included
     held = depth = 0
@@ -65,7 +63,7 @@ def _xml_events(source: IO[bytes], where: str, keep_below: int, drop: str = "") 
             continue
         parents.pop()
         size = sizes.pop()
-        if depth <= keep_below or el.tag == drop:
+        if depth <= keep_below:
             yield False, el, depth
             if parents:
                 parents[-1].remove(el)  # its only child by now: every earlier one was removed the same way
@@ -350,6 +348,7 @@ _SQREF = "{http://schemas.microsoft.com/office/excel/2006/main}sqref"
 _CELL_NAME = re.compile(r"([A-Z]{1,3})([0-9]{1,7})")
 _NUMERAL = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
 _ARRAY, _DATA_TABLE = " (an array formula)", " (a data table)"
+_CHUNK = 1 << 16  # bytes of a sheet's part fed to the parser at a time
 
 
 class _SheetReader:
@@ -375,12 +374,11 @@ class _SheetReader:
 
     def read(self, source: IO[bytes]) -> SheetCells:
         where = f"the sheet {self.name!r}"
+        parser = XMLParser(target=_SheetStream(self, where))
         try:
-            for start, el, depth in _xml_events(source, where, 3, drop=_CELL):
-                if start:
-                    self._start(el, depth)
-                else:
-                    self._end(el, depth)
+            while chunk := source.read(_CHUNK):
+                parser.feed(chunk)
+            parser.close()
         except ParseError as exc:
             raise ContentError(f"not a valid .xlsx workbook ({where} is not well-formed XML: {exc})") from None
         display = SheetDisplay() if self.data_only else self._display()
@@ -406,9 +404,6 @@ class _SheetReader:
             self.cf_boxes = _boxes(el.get("sqref", ""), f"a conditional format on {self.name!r}")
 
     def _end(self, el: Element, depth: int) -> None:
-        if el.tag == _CELL:
-            self._cell(el)
-            return
         if depth != 3 or self.data_only:
             return
         tag = _local(el.tag)
@@ -481,17 +476,17 @@ class _SheetReader:
                                f"the {MAX_ROWS:,} rows and {MAX_COLS:,} columns a sheet has)")
         return row, col
 
-    def _cell(self, el: Element) -> None:
-        pos = self._position(el.get("r"))
+    def _cell(self, cell: _RawCell) -> None:
+        pos = self._position(cell.attrs.get("r"))
         self.col = pos[1]
-        formula = el.find(_FORMULA)
-        value = self._value(el, pos, formula is not None)  # a formula's cached value is checked all the same
+        formula = cell.formula
+        value = self._value(cell, pos, formula is not None)  # a formula's cached value is checked all the same
         if formula is not None and not self.data_only:
             if value is not None:
                 self.cached[pos] = value  # what previews show: compared without reading the file twice
-            value = self._formula(formula, pos)
+            value = self._formula(formula, "".join(cell.formula_text), pos)
             self.formulas.add(pos)
-            self.styles[pos] = self._style(el.get("s"), pos)
+            self.styles[pos] = self._style(cell.attrs.get("s"), pos)
         if value is None:
             return
         self.budget[0] -= 1
@@ -511,13 +506,12 @@ class _SheetReader:
         self.style_index[text] = index
         return index
 
-    def _value(self, el: Element, pos: Pos, cached: bool) -> Any:
-        kind = el.get("t", "n")
+    def _value(self, cell: _RawCell, pos: Pos, cached: bool) -> Any:
+        kind = cell.attrs.get("t", "n")
         if kind == "inlineStr":
-            inline = el.find(_INLINE)
-            return None if inline is None else Text.from_tree(inline).content
-        text = el.findtext(_VALUE) or None
-        if text is None:
+            return None if cell.inline is None else Text.from_tree(cell.inline).content
+        text = "".join(cell.value) if cell.value is not None else None
+        if not text:
             return None
         if kind == "n":
             return self._number(text.strip(), pos, cached)
@@ -556,16 +550,16 @@ class _SheetReader:
             return number
         return int(text)  # as openpyxl reads it
 
-    def _formula(self, el: Element, pos: Pos) -> str:
-        formula = "=" + (el.text or "")
-        kind = el.get("t")
+    def _formula(self, attrs: dict[str, str], text: str, pos: Pos) -> str:
+        formula = "=" + text
+        kind = attrs.get("t")
         if kind == "array":
             return formula + _ARRAY
         if kind == "dataTable":
             return formula + _DATA_TABLE
         if kind != "shared":
             return formula
-        key = el.get("si", "")
+        key = attrs.get("si", "")
         here = f"{col_name(pos[1] - 1)}{pos[0]}"
         if key not in self.shared:  # the first cell of a shared formula states it; the others refer to it
             if formula != "=":
@@ -580,6 +574,129 @@ class _SheetReader:
 
 # A sheet names the same few hundred columns a million times over.
 _column_index = functools.lru_cache(maxsize=4096)(column_index_from_string)
+
+
+@dataclass(eq=False)
+class _RawCell:
+    """A ``<c>`` as a sheet's XML states it: its attributes and those of its first ``<f>``, the text of that
+    ``<f>`` and of its first ``<v>``, and its first ``<is>`` — each a direct child, as ``Element.find`` finds it."""
+
+    attrs: dict[str, str]
+    depth: int
+    held_before: int  # the elements the sheet's reader held before this cell began
+    formula: dict[str, str] | None = None
+    formula_text: list[str] = field(default_factory=list)
+    value: list[str] | None = None
+    inline: Element | None = None
+    inline_builder: TreeBuilder | None = None  # while its <is> is read
+    inline_depth: int = 0
+
+    @classmethod
+    def of(cls, el: Element) -> _RawCell:
+        """The same, of a cell read as an element (one at the top of a hand-made part)."""
+        formula, value = el.find(_FORMULA), el.find(_VALUE)
+        return cls(dict(el.attrib), 0, 0, None if formula is None else dict(formula.attrib),
+                   [formula.text or ""] if formula is not None else [],
+                   None if value is None else [value.text or ""], el.find(_INLINE))
+
+
+class _SheetStream:
+    """The XML parser's target for one sheet: the reader is shown each element at depth 3 or less, as
+    ``_xml_events(source, where, 3)`` shows them, and each cell, without an element made of it.
+
+    A sheet is millions of cells of three elements each (``<c><f/><v/></c>``), so a cell goes straight from the
+    parser's callbacks into a ``_RawCell``; the few other elements at depth 3 or less (rows, columns, merges,
+    conditional formats) are built as elements, handed to the reader, and removed once read. What is held in
+    memory is counted as ``_xml_events`` counts it: at most ``MAX_HELD_ELEMENTS`` at once.
+    """
+
+    def __init__(self, reader: _SheetReader, where: str) -> None:
+        self.reader, self.where = reader, where
+        self.builder = TreeBuilder()  # the elements outside cells
+        self.parents: list[Element] = []
+        self.sizes: list[int] = []  # elements held under each open element outside cells, itself included
+        self.held = self.depth = 0
+        self.cells: list[_RawCell] = []  # the open cells, innermost last
+        self.text: list[str] | None = None  # where the text of the <f> or <v> just opened goes
+        self.after_cell = False  # the text after a cell is its tail, dropped with it
+
+    def start(self, tag: str, attrs: dict[str, str]) -> None:
+        self.held += 1
+        if self.held > MAX_HELD_ELEMENTS:
+            raise ContentError(f"{self.where} nests more than {MAX_HELD_ELEMENTS:,} XML elements in one place")
+        self.depth += 1
+        self.text, self.after_cell = None, False
+        if tag == _CELL and self.depth > 2:  # below depth 2 none of its elements is one the reader is shown
+            self.cells.append(_RawCell(attrs, self.depth, self.held - 1))
+        elif self.cells:  # most elements are a cell's <f> or <v>: they need no element and no size of their own
+            self._cell_start(self.cells[-1], tag, attrs)
+        else:
+            self.sizes.append(1)
+            el = self.builder.start(tag, attrs)
+            self.parents.append(el)
+            if self.depth <= 3:
+                self.reader._start(el, self.depth)
+
+    def _cell_start(self, cell: _RawCell, tag: str, attrs: dict[str, str]) -> None:
+        if cell.inline_builder is not None:
+            cell.inline_builder.start(tag, attrs)
+        elif self.depth != cell.depth + 1:
+            return
+        elif tag == _VALUE:
+            if cell.value is None:
+                cell.value = self.text = []
+        elif tag == _FORMULA:
+            if cell.formula is None:
+                cell.formula, self.text = attrs, cell.formula_text
+        elif tag == _INLINE and cell.inline is None:
+            cell.inline_builder, cell.inline_depth = TreeBuilder(), self.depth
+            cell.inline_builder.start(tag, attrs)
+
+    def data(self, text: str) -> None:
+        if self.text is not None:  # an element's text ends where its first child starts
+            self.text.append(text)
+        elif self.after_cell:
+            return
+        elif not self.cells:
+            self.builder.data(text)
+        else:
+            inline = self.cells[-1].inline_builder
+            if inline is not None:
+                inline.data(text)
+
+    def end(self, tag: str) -> None:
+        self.text, self.after_cell = None, False
+        if self.cells:
+            cell = self.cells[-1]
+            if tag == _CELL:  # the innermost open cell: never a child of an element built
+                self.cells.pop()
+                self.reader._cell(cell)
+                self.held = cell.held_before  # it and everything under it let go of
+                self.after_cell = True
+            elif cell.inline_builder is not None:
+                el = cell.inline_builder.end(tag)
+                if self.depth == cell.inline_depth:
+                    cell.inline, cell.inline_builder = el, None
+        else:
+            self._element_end(tag, self.sizes.pop())
+        self.depth -= 1
+
+    def _element_end(self, tag: str, size: int) -> None:
+        el = self.builder.end(tag)
+        self.parents.pop()
+        if tag == _CELL:  # a cell at depth 1 or 2 of a hand-made part, read as an element
+            self.reader._cell(_RawCell.of(el))
+        elif self.depth <= 3:
+            self.reader._end(el, self.depth)
+        else:  # held for its ancestor at depth 3 to read
+            self.sizes[-1] += size
+            return
+        if self.parents:
+            self.parents[-1].remove(el)  # its only child by now: every earlier one was removed the same way
+            self.held -= size
+
+    def close(self) -> None:
+        return None
 
 
 def _shown(text: str) -> str:
